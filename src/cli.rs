@@ -1,0 +1,182 @@
+//! Command-line flags, named after the Prometheus conventions (`--web.listen-address`,
+//! `--config.file`, ...). Every flag can also be given as `PERSISTENCE_EXPORTER_<FLAG>`
+//! (dots and dashes become underscores, upper case).
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `ts=... level=info msg="..." key=value`, as Prometheus and its exporters log.
+    Logfmt,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Log verbosity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each scrape.
+    Debug,
+    /// Start-up, reloads and target state changes.
+    Info,
+    /// Failures that are reported as metrics too.
+    Warn,
+    /// Only what stops the exporter from working.
+    Error,
+}
+
+/// persistence_exporter: exports PostgreSQL, Redis and Docker volume persistence state
+/// for Prometheus.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "persistence_exporter", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on for the web interface and telemetry (`:9631` = all interfaces).
+    #[arg(
+        long = "web.listen-address",
+        env = "PERSISTENCE_EXPORTER_WEB_LISTEN_ADDRESS",
+        default_value = ":9631"
+    )]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "PERSISTENCE_EXPORTER_WEB_TELEMETRY_PATH",
+        default_value = "/metrics"
+    )]
+    pub telemetry_path: String,
+
+    /// Maximum number of scrapes served at once; more get 503 (0 = no limit).
+    #[arg(
+        long = "web.max-requests",
+        env = "PERSISTENCE_EXPORTER_WEB_MAX_REQUESTS",
+        default_value_t = 40
+    )]
+    pub max_requests: usize,
+
+    /// YAML file declaring named targets (see README). Flags add to it.
+    #[arg(long = "config.file", env = "PERSISTENCE_EXPORTER_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate the configuration, print every problem found, and exit (0 valid, 2 invalid).
+    #[arg(long = "config.check", env = "PERSISTENCE_EXPORTER_CONFIG_CHECK")]
+    pub config_check: bool,
+
+    /// Only log messages with the given severity or above.
+    #[arg(
+        long = "log.level",
+        env = "PERSISTENCE_EXPORTER_LOG_LEVEL",
+        value_enum,
+        default_value = "info"
+    )]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(
+        long = "log.format",
+        env = "PERSISTENCE_EXPORTER_LOG_FORMAT",
+        value_enum,
+        default_value = "logfmt"
+    )]
+    pub log_format: LogFormat,
+
+    /// Upper bound for one scrape; Prometheus' own `X-Prometheus-Scrape-Timeout-Seconds`
+    /// lowers it further.
+    #[arg(long = "scrape.timeout", env = "PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub scrape_timeout: std::time::Duration,
+
+    /// Redis address to scrape (`redis://[user@]host:port[/db]` or `rediss://` for TLS).
+    /// Repeatable; comma-separated in the env var.
+    #[arg(
+        long = "redis.addr",
+        env = "PERSISTENCE_EXPORTER_REDIS_ADDR",
+        value_delimiter = ','
+    )]
+    pub redis_addr: Vec<String>,
+
+    /// File holding the password for the Redis targets given by `--redis.addr`
+    /// (otherwise `REDIS_PASSWORD`, or the password in the URL).
+    #[arg(
+        long = "redis.password-file",
+        env = "PERSISTENCE_EXPORTER_REDIS_PASSWORD_FILE"
+    )]
+    pub redis_password_file: Option<PathBuf>,
+
+    /// PostgreSQL DSN to scrape (libpq URL or `key=value` form). Repeatable; also read
+    /// from `DATA_SOURCE_NAME` as postgres_exporter does.
+    #[arg(
+        long = "postgres.dsn",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_DSN",
+        value_delimiter = ','
+    )]
+    pub postgres_dsn: Vec<String>,
+
+    /// File holding the password for the PostgreSQL targets given by `--postgres.dsn`.
+    #[arg(
+        long = "postgres.password-file",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_PASSWORD_FILE"
+    )]
+    pub postgres_password_file: Option<PathBuf>,
+
+    /// Server log file to count slow statements in, for the targets given by
+    /// `--postgres.dsn` (stderr, csvlog or jsonlog format).
+    #[arg(
+        long = "postgres.log-file",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_LOG_FILE"
+    )]
+    pub postgres_log_file: Option<PathBuf>,
+
+    /// Slow-query threshold used when the server's `log_min_duration_statement` is off.
+    #[arg(long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
+    pub postgres_slow_query_threshold: std::time::Duration,
+
+    /// Docker Engine to inspect (`unix:///path` or `tcp://host:port`); `DOCKER_HOST` is
+    /// honoured when this flag is not given.
+    #[arg(long = "docker.host", env = "PERSISTENCE_EXPORTER_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+
+    /// How often the expensive `/system/df` disk-usage call refreshes volume sizes.
+    #[arg(long = "docker.disk-usage-interval", env = "PERSISTENCE_EXPORTER_DOCKER_DISK_USAGE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub docker_disk_usage_interval: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_follow_prometheus_conventions() {
+        let cli = Cli::try_parse_from(["persistence_exporter"]).unwrap();
+        assert_eq!(cli.listen_address, ":9631");
+        assert_eq!(cli.telemetry_path, "/metrics");
+        assert_eq!(cli.scrape_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(cli.log_format, LogFormat::Logfmt);
+    }
+
+    #[test]
+    fn repeatable_targets() {
+        let cli = Cli::try_parse_from([
+            "persistence_exporter",
+            "--redis.addr",
+            "redis://a:1",
+            "--redis.addr=redis://b:2,redis://c:3",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.redis_addr,
+            ["redis://a:1", "redis://b:2", "redis://c:3"]
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Collectors: the only code that talks to the monitored systems. Each one keeps its
+//! connection between scrapes, runs one round of requests per scrape, and returns a plain
+//! typed snapshot (or a [`CollectError`]); nothing here knows about Prometheus.
+
+pub mod redis;
+
+use std::time::Duration;
+
+/// Which system a target is; also the `collector` label of the self-metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A Redis (or Valkey) server.
+    Redis,
+    /// A PostgreSQL server.
+    Postgres,
+    /// A Docker Engine.
+    Docker,
+}
+
+impl Kind {
+    /// The `collector` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Redis => "redis",
+            Kind::Postgres => "postgres",
+            Kind::Docker => "docker",
+        }
+    }
+}
+
+/// Why a collection failed. Carries the (sanitised) target name and the cause; never a
+/// password, since neither the names nor the client libraries' errors contain one.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The scrape deadline passed before the target answered.
+    #[error("target {target}: no answer within {}", crate::duration::format(*.after))]
+    Timeout {
+        /// Target name.
+        target: String,
+        /// Time budget that ran out.
+        after: Duration,
+    },
+    /// The TCP/TLS connection could not be established.
+    #[error("target {target}: cannot connect: {cause}")]
+    Connect {
+        /// Target name.
+        target: String,
+        /// Error from the client library.
+        cause: String,
+    },
+    /// The server refused our credentials.
+    #[error("target {target}: authentication failed: {cause}")]
+    Auth {
+        /// Target name.
+        target: String,
+        /// Error from the server.
+        cause: String,
+    },
+    /// The server answered something we could not use.
+    #[error("target {target}: unexpected reply: {cause}")]
+    Protocol {
+        /// Target name.
+        target: String,
+        /// What was wrong.
+        cause: String,
+    },
+    /// A query failed on the server side.
+    #[error("target {target}: query failed: {cause}")]
+    Query {
+        /// Target name.
+        target: String,
+        /// Error from the server.
+        cause: String,
+    },
+}
+
+impl CollectError {
+    /// The `reason` label of `persistence_exporter_scrape_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CollectError::Timeout { .. } => "timeout",
+            CollectError::Connect { .. } => "connect",
+            CollectError::Auth { .. } => "auth",
+            CollectError::Protocol { .. } => "protocol",
+            CollectError::Query { .. } => "query",
+        }
+    }
+}
+
+/// What one collection produced.
+#[derive(Clone, Debug)]
+pub enum Snapshot {
+    /// A Redis server's state.
+    Redis(redis::RedisSnapshot),
+}
+
+/// A collector of any kind, dispatched by enum so the scrape loop stays generic.
+pub enum Collector {
+    /// See [`redis::RedisCollector`].
+    Redis(redis::RedisCollector),
+}
+
+impl Collector {
+    /// The kind of system this collector scrapes.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Collector::Redis(_) => Kind::Redis,
+        }
+    }
+
+    /// The `target` label value.
+    pub fn name(&self) -> &str {
+        match self {
+            Collector::Redis(c) => c.name(),
+        }
+    }
+
+    /// One collection, finished (successfully or not) before `deadline`.
+    pub async fn collect(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Snapshot, CollectError> {
+        match self {
+            Collector::Redis(c) => c.collect(deadline).await.map(Snapshot::Redis),
+        }
+    }
+}
+
+/// Builds one collector per configured target.
+pub fn build(settings: &crate::config::Settings) -> Vec<Collector> {
+    let mut out = Vec::new();
+    for t in &settings.redis {
+        out.push(Collector::Redis(redis::RedisCollector::new(t.clone())));
+    }
+    out
+}

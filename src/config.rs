@@ -1,0 +1,1061 @@
+//! Configuration: the YAML file (`--config.file`) merged with the flags into [`Settings`].
+//! Loading validates everything and reports every problem at once, so `--config.check`
+//! and start-up both print the full list.
+
+use crate::cli::Cli;
+use crate::secret::{Secret, sanitize_url};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default Redis address watched when nothing at all is configured.
+pub const DEFAULT_REDIS_ADDR: &str = "redis://localhost:6379";
+/// Default PostgreSQL DSN watched when nothing at all is configured.
+pub const DEFAULT_POSTGRES_DSN: &str = "postgresql://postgres@localhost:5432/postgres";
+/// Default Docker Engine endpoint.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Everything the exporter needs to run, resolved from flags, env and the config file.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// HTTP server settings.
+    pub web: WebSettings,
+    /// Upper bound for one scrape of all targets.
+    pub scrape_timeout: Duration,
+    /// Redis targets, in configuration order.
+    pub redis: Vec<RedisTarget>,
+    /// PostgreSQL targets, in configuration order.
+    pub postgres: Vec<PostgresTarget>,
+    /// The Docker Engine to inspect, if any.
+    pub docker: Option<DockerTarget>,
+}
+
+/// HTTP server settings.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// `host:port` or `:port` to listen on.
+    pub listen_address: String,
+    /// Path serving the metrics.
+    pub telemetry_path: String,
+    /// Cap on concurrent scrapes (0 = unlimited); more get 503.
+    pub max_requests: usize,
+}
+
+/// TLS client settings for a Redis target.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA bundle (PEM) to verify the server with instead of the web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    /// Skip server certificate verification (testing only).
+    pub insecure_skip_verify: bool,
+}
+
+/// One Redis server to scrape.
+#[derive(Clone, Debug)]
+pub struct RedisTarget {
+    /// Value of the `target` label: the config name, or `host:port` for flag targets.
+    pub name: String,
+    /// `redis://` or `rediss://` URL without the password.
+    pub url: String,
+    /// Password (from file, env, or the URL); never printed.
+    pub password: Option<Secret>,
+    /// TLS client settings (`rediss://` only).
+    pub tls: RedisTls,
+    /// Per-target connect and command timeout, further capped by the scrape deadline.
+    pub timeout: Duration,
+    /// Docker container this server runs in, when it cannot be found automatically.
+    pub container: Option<String>,
+}
+
+/// TLS mode for PostgreSQL, named as libpq's `sslmode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgSslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, plain otherwise (libpq's default).
+    Prefer,
+    /// TLS without certificate verification.
+    Require,
+    /// TLS, the certificate must chain to the CA file.
+    VerifyCa,
+    /// TLS, chain and host name verified.
+    VerifyFull,
+}
+
+/// One PostgreSQL server to scrape.
+#[derive(Clone, Debug)]
+pub struct PostgresTarget {
+    /// Value of the `target` label: the config name, or `host:port/db` for flag targets.
+    pub name: String,
+    /// The DSN with any password removed (URL or key/value form).
+    pub dsn: String,
+    /// Password (from file, env, or the DSN); never printed.
+    pub password: Option<Secret>,
+    /// TLS mode; overrides `sslmode` in the DSN when set in the config file.
+    pub ssl_mode: Option<PgSslMode>,
+    /// CA bundle for `verify-ca`/`verify-full`.
+    pub ca_file: Option<PathBuf>,
+    /// Per-target connect and query timeout, further capped by the scrape deadline.
+    pub timeout: Duration,
+    /// Server log file whose `duration:` lines are counted as slow queries.
+    pub log_file: Option<PathBuf>,
+    /// Threshold for slow queries when the server's `log_min_duration_statement` is off.
+    pub slow_query_threshold: Duration,
+    /// How many pg_stat_statements entries (by total time) to export.
+    pub statements_top_n: usize,
+    /// Docker container this server runs in, when it cannot be found automatically.
+    pub container: Option<String>,
+}
+
+/// The Docker Engine to inspect.
+#[derive(Clone, Debug)]
+pub struct DockerTarget {
+    /// `unix:///path` or `tcp://host:port`.
+    pub host: String,
+    /// Interval of the background `/system/df` refresh.
+    pub disk_usage_interval: Duration,
+    /// Timeout of each Engine API call.
+    pub timeout: Duration,
+}
+
+/// Hard upper bound for `statements_top_n`: keeps pg_stat_statements cardinality bounded.
+pub const MAX_STATEMENTS_TOP_N: usize = 100;
+/// Default per-target timeout.
+pub const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every problem found while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+// ---- the YAML file ---------------------------------------------------------------
+
+/// Top level of the YAML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    scrape_timeout: Option<String>,
+    #[serde(default)]
+    redis: Vec<serde_yaml_ng::Value>,
+    #[serde(default)]
+    postgres: Vec<serde_yaml_ng::Value>,
+    docker: Option<serde_yaml_ng::Value>,
+}
+
+const TOP_KEYS: &[&str] = &["scrape_timeout", "redis", "postgres", "docker"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisFile {
+    name: String,
+    addr: String,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    #[serde(default)]
+    tls: TlsFile,
+    timeout: Option<String>,
+    container: Option<String>,
+}
+
+const REDIS_KEYS: &[&str] = &[
+    "name",
+    "addr",
+    "username",
+    "password_file",
+    "password_env",
+    "tls",
+    "timeout",
+    "container",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+}
+
+const TLS_KEYS: &[&str] = &["ca_file", "cert_file", "key_file", "insecure_skip_verify"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostgresFile {
+    name: String,
+    dsn: String,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    sslmode: Option<PgSslMode>,
+    ca_file: Option<PathBuf>,
+    timeout: Option<String>,
+    log_file: Option<PathBuf>,
+    slow_query_threshold: Option<String>,
+    statements_top_n: Option<usize>,
+    container: Option<String>,
+}
+
+const POSTGRES_KEYS: &[&str] = &[
+    "name",
+    "dsn",
+    "password_file",
+    "password_env",
+    "sslmode",
+    "ca_file",
+    "timeout",
+    "log_file",
+    "slow_query_threshold",
+    "statements_top_n",
+    "container",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DockerFile {
+    host: Option<String>,
+    disk_usage_interval: Option<String>,
+    timeout: Option<String>,
+}
+
+const DOCKER_KEYS: &[&str] = &["host", "disk_usage_interval", "timeout"];
+
+/// Environment the configuration is resolved against (injected so tests need not mutate
+/// the process environment).
+pub trait Env {
+    /// Value of an environment variable, if set and valid UTF-8.
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// Resolves flags, env and config file into [`Settings`], collecting every problem.
+pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let file = match &cli.config_file {
+        Some(path) => read_file(path, &mut errors),
+        None => FileConfig::default(),
+    };
+
+    let scrape_timeout = match &file.scrape_timeout {
+        Some(s) => duration_or(s, "scrape_timeout", cli.scrape_timeout, &mut errors),
+        None => cli.scrape_timeout,
+    };
+    if scrape_timeout.is_zero() {
+        errors.push("scrape timeout must be greater than zero".to_string());
+    }
+
+    let mut redis = Vec::new();
+    for (i, v) in file.redis.iter().enumerate() {
+        if let Some(t) = redis_from_file(i, v, env, &mut errors) {
+            redis.push(t);
+        }
+    }
+    let mut postgres = Vec::new();
+    for (i, v) in file.postgres.iter().enumerate() {
+        if let Some(t) = postgres_from_file(i, v, cli, env, &mut errors) {
+            postgres.push(t);
+        }
+    }
+    let mut docker = file
+        .docker
+        .as_ref()
+        .and_then(|v| docker_from_file(v, cli, env, &mut errors));
+
+    // Flag targets.
+    let redis_flag_password = flag_password(
+        cli.redis_password_file.as_deref(),
+        "REDIS_PASSWORD",
+        "--redis.password-file",
+        env,
+        &mut errors,
+    );
+    for addr in &cli.redis_addr {
+        if let Some(t) = redis_from_url(
+            None,
+            addr,
+            redis_flag_password.clone(),
+            RedisTls::default(),
+            DEFAULT_TARGET_TIMEOUT,
+            None,
+            &mut errors,
+        ) {
+            redis.push(t);
+        }
+    }
+    let pg_flag_password = flag_password(
+        cli.postgres_password_file.as_deref(),
+        "DATA_SOURCE_PASS",
+        "--postgres.password-file",
+        env,
+        &mut errors,
+    );
+    let mut dsns = cli.postgres_dsn.clone();
+    if dsns.is_empty()
+        && let Some(dsn) = env.var("DATA_SOURCE_NAME")
+    {
+        dsns.extend(dsn.split(',').map(str::to_string));
+    }
+    for dsn in &dsns {
+        let t = PostgresTarget {
+            name: String::new(),
+            dsn: dsn.clone(),
+            password: pg_flag_password.clone(),
+            ssl_mode: None,
+            ca_file: None,
+            timeout: DEFAULT_TARGET_TIMEOUT,
+            log_file: cli.postgres_log_file.clone(),
+            slow_query_threshold: cli.postgres_slow_query_threshold,
+            statements_top_n: 10,
+            container: None,
+        };
+        if let Some(t) = finish_postgres(t, &mut errors) {
+            postgres.push(t);
+        }
+    }
+    if docker.is_none() && cli.docker_host.is_some() {
+        docker = Some(DockerTarget {
+            host: cli.docker_host.clone().unwrap_or_default(),
+            disk_usage_interval: cli.docker_disk_usage_interval,
+            timeout: DEFAULT_TARGET_TIMEOUT,
+        });
+    }
+
+    // Nothing configured at all: watch the local defaults.
+    let nothing = cli.config_file.is_none()
+        && cli.redis_addr.is_empty()
+        && dsns.is_empty()
+        && cli.docker_host.is_none();
+    if nothing {
+        if let Some(t) = redis_from_url(
+            None,
+            DEFAULT_REDIS_ADDR,
+            redis_flag_password,
+            RedisTls::default(),
+            DEFAULT_TARGET_TIMEOUT,
+            None,
+            &mut errors,
+        ) {
+            redis.push(t);
+        }
+        let t = PostgresTarget {
+            name: String::new(),
+            dsn: DEFAULT_POSTGRES_DSN.to_string(),
+            password: pg_flag_password,
+            ssl_mode: None,
+            ca_file: None,
+            timeout: DEFAULT_TARGET_TIMEOUT,
+            log_file: cli.postgres_log_file.clone(),
+            slow_query_threshold: cli.postgres_slow_query_threshold,
+            statements_top_n: 10,
+            container: None,
+        };
+        if let Some(t) = finish_postgres(t, &mut errors) {
+            postgres.push(t);
+        }
+        docker = Some(DockerTarget {
+            host: env
+                .var("DOCKER_HOST")
+                .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string()),
+            disk_usage_interval: cli.docker_disk_usage_interval,
+            timeout: DEFAULT_TARGET_TIMEOUT,
+        });
+    }
+    if let Some(d) = &docker {
+        validate_docker_host(&d.host, &mut errors);
+    }
+
+    // Target names are label values: they must be unique.
+    let mut seen = BTreeSet::new();
+    for name in redis
+        .iter()
+        .map(|t| &t.name)
+        .chain(postgres.iter().map(|t| &t.name))
+    {
+        if !seen.insert(name.clone()) {
+            errors.push(format!("target name {name:?} is used more than once"));
+        }
+    }
+    if !cli.telemetry_path.starts_with('/') {
+        errors.push(format!(
+            "--web.telemetry-path {:?} must start with '/'",
+            cli.telemetry_path
+        ));
+    }
+    if crate::http::parse_listen_address(&cli.listen_address).is_err() {
+        errors.push(format!(
+            "--web.listen-address {:?} is not host:port or :port",
+            cli.listen_address
+        ));
+    }
+
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Settings {
+        web: WebSettings {
+            listen_address: cli.listen_address.clone(),
+            telemetry_path: cli.telemetry_path.clone(),
+            max_requests: cli.max_requests,
+        },
+        scrape_timeout,
+        redis,
+        postgres,
+        docker,
+    })
+}
+
+fn read_file(path: &Path, errors: &mut Vec<String>) -> FileConfig {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(format!("cannot read config file {}: {e}", path.display()));
+            return FileConfig::default();
+        }
+    };
+    let value: serde_yaml_ng::Value = match serde_yaml_ng::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push(format!("config file {}: {e}", path.display()));
+            return FileConfig::default();
+        }
+    };
+    if value.is_null() {
+        return FileConfig::default();
+    }
+    check_keys(&value, TOP_KEYS, "config", errors);
+    let mut top = value.clone();
+    if let Some(m) = top.as_mapping_mut() {
+        m.retain(|k, _| k.as_str().is_some_and(|k| TOP_KEYS.contains(&k)));
+    }
+    match serde_yaml_ng::from_value::<FileConfig>(top) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(format!("config file {}: {e}", path.display()));
+            FileConfig::default()
+        }
+    }
+}
+
+/// Reports every key of a mapping that is not in `allowed` (serde stops at the first).
+fn check_keys(
+    value: &serde_yaml_ng::Value,
+    allowed: &[&str],
+    path: &str,
+    errors: &mut Vec<String>,
+) {
+    let Some(map) = value.as_mapping() else {
+        errors.push(format!("{path}: expected a mapping"));
+        return;
+    };
+    for key in map.keys() {
+        match key.as_str() {
+            Some(k) if allowed.contains(&k) => {}
+            Some(k) => errors.push(format!(
+                "{path}: unknown key {k:?} (known: {})",
+                allowed.join(", ")
+            )),
+            None => errors.push(format!("{path}: keys must be strings")),
+        }
+    }
+}
+
+/// Deserialises one item after its keys were checked, keeping only the known keys so a
+/// typo does not also hide type errors in the rest of the item.
+fn item<T: serde::de::DeserializeOwned>(
+    value: &serde_yaml_ng::Value,
+    allowed: &[&str],
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    check_keys(value, allowed, path, errors);
+    let mut v = value.clone();
+    if let Some(m) = v.as_mapping_mut() {
+        m.retain(|k, _| k.as_str().is_some_and(|k| allowed.contains(&k)));
+    } else {
+        return None;
+    }
+    match serde_yaml_ng::from_value(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(format!("{path}: {e}"));
+            None
+        }
+    }
+}
+
+fn duration_or(s: &str, what: &str, fallback: Duration, errors: &mut Vec<String>) -> Duration {
+    match crate::duration::parse(s) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(format!("{what}: {e}"));
+            fallback
+        }
+    }
+}
+
+/// Reads a password from a file or an env var; both set is an error (which one wins?).
+fn password_from(
+    file: Option<&Path>,
+    env_name: Option<&str>,
+    what: &str,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> Option<Secret> {
+    match (file, env_name) {
+        (Some(_), Some(_)) => {
+            errors.push(format!(
+                "{what}: set password_file or password_env, not both"
+            ));
+            None
+        }
+        (Some(f), None) => match Secret::from_file(f) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(format!("{what}: {e}"));
+                None
+            }
+        },
+        (None, Some(var)) => match env.var(var) {
+            Some(v) => Some(Secret::new(v)),
+            None => {
+                errors.push(format!("{what}: environment variable {var} is not set"));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+fn flag_password(
+    file: Option<&Path>,
+    env_var: &str,
+    flag: &str,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> Option<Secret> {
+    match file {
+        Some(f) => match Secret::from_file(f) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(format!("{flag}: {e}"));
+                None
+            }
+        },
+        None => env.var(env_var).map(Secret::new),
+    }
+}
+
+fn redis_from_file(
+    i: usize,
+    v: &serde_yaml_ng::Value,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> Option<RedisTarget> {
+    let path = format!("redis[{i}]");
+    let f: RedisFile = item(v, REDIS_KEYS, &path, errors)?;
+    let path = format!("redis[{i}] ({})", f.name);
+    if let Some(tls) = v.get("tls") {
+        check_keys(tls, TLS_KEYS, &format!("{path}.tls"), errors);
+    }
+    let password = password_from(
+        f.password_file.as_deref(),
+        f.password_env.as_deref(),
+        &path,
+        env,
+        errors,
+    );
+    let timeout = f
+        .timeout
+        .as_deref()
+        .map(|s| {
+            duration_or(
+                s,
+                &format!("{path}.timeout"),
+                DEFAULT_TARGET_TIMEOUT,
+                errors,
+            )
+        })
+        .unwrap_or(DEFAULT_TARGET_TIMEOUT);
+    let tls = RedisTls {
+        ca_file: f.tls.ca_file,
+        cert_file: f.tls.cert_file,
+        key_file: f.tls.key_file,
+        insecure_skip_verify: f.tls.insecure_skip_verify,
+    };
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        errors.push(format!("{path}.tls: cert_file and key_file go together"));
+    }
+    for file in [&tls.ca_file, &tls.cert_file, &tls.key_file]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = std::fs::metadata(file) {
+            errors.push(format!("{path}.tls: {}: {e}", file.display()));
+        }
+    }
+    let mut addr = f.addr.clone();
+    if let Some(user) = &f.username {
+        if addr.contains('@') {
+            errors.push(format!(
+                "{path}: username given both in addr and as username"
+            ));
+        } else if let Some(i) = addr.find("://") {
+            addr.insert_str(i + 3, &format!("{user}@"));
+        }
+    }
+    if f.name.trim().is_empty() {
+        errors.push(format!("{path}: name must not be empty"));
+    }
+    redis_from_url(
+        Some(f.name),
+        &addr,
+        password,
+        tls,
+        timeout,
+        f.container,
+        errors,
+    )
+}
+
+/// Builds a Redis target from a URL, moving any password out of the URL into a [`Secret`].
+fn redis_from_url(
+    name: Option<String>,
+    url: &str,
+    password: Option<Secret>,
+    tls: RedisTls,
+    timeout: Duration,
+    container: Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<RedisTarget> {
+    let shown = sanitize_url(url);
+    let Some(rest) = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+    else {
+        errors.push(format!(
+            "redis address {shown:?}: must start with redis:// or rediss://"
+        ));
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let url_password = userinfo
+        .and_then(|u| u.split_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
+        .map(percent_decode);
+    if hostport.is_empty() {
+        errors.push(format!("redis address {shown:?}: missing host"));
+        return None;
+    }
+    if (tls.ca_file.is_some() || tls.cert_file.is_some() || tls.insecure_skip_verify)
+        && !url.starts_with("rediss://")
+    {
+        errors.push(format!(
+            "redis address {shown:?}: tls settings need a rediss:// address"
+        ));
+    }
+    let password = password.or(url_password.map(Secret::new));
+    let hostport = if hostport.contains(':') && !hostport.ends_with(']') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:6379")
+    };
+    let name = name.unwrap_or(hostport);
+    Some(RedisTarget {
+        name,
+        url: shown,
+        password,
+        tls,
+        timeout,
+        container,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn postgres_from_file(
+    i: usize,
+    v: &serde_yaml_ng::Value,
+    cli: &Cli,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> Option<PostgresTarget> {
+    let path = format!("postgres[{i}]");
+    let f: PostgresFile = item(v, POSTGRES_KEYS, &path, errors)?;
+    let path = format!("postgres[{i}] ({})", f.name);
+    if f.name.trim().is_empty() {
+        errors.push(format!("{path}: name must not be empty"));
+    }
+    let password = password_from(
+        f.password_file.as_deref(),
+        f.password_env.as_deref(),
+        &path,
+        env,
+        errors,
+    );
+    let timeout = f
+        .timeout
+        .as_deref()
+        .map(|s| {
+            duration_or(
+                s,
+                &format!("{path}.timeout"),
+                DEFAULT_TARGET_TIMEOUT,
+                errors,
+            )
+        })
+        .unwrap_or(DEFAULT_TARGET_TIMEOUT);
+    let slow = f
+        .slow_query_threshold
+        .as_deref()
+        .map(|s| {
+            duration_or(
+                s,
+                &format!("{path}.slow_query_threshold"),
+                cli.postgres_slow_query_threshold,
+                errors,
+            )
+        })
+        .unwrap_or(cli.postgres_slow_query_threshold);
+    let top_n = f.statements_top_n.unwrap_or(10);
+    if top_n > MAX_STATEMENTS_TOP_N {
+        errors.push(format!(
+            "{path}.statements_top_n: {top_n} is above the limit of {MAX_STATEMENTS_TOP_N}"
+        ));
+    }
+    if matches!(f.sslmode, Some(PgSslMode::VerifyCa | PgSslMode::VerifyFull)) && f.ca_file.is_none()
+    {
+        errors.push(format!(
+            "{path}: sslmode verify-ca/verify-full needs ca_file"
+        ));
+    }
+    if let Some(ca) = &f.ca_file
+        && let Err(e) = std::fs::metadata(ca)
+    {
+        errors.push(format!("{path}.ca_file: {}: {e}", ca.display()));
+    }
+    let t = PostgresTarget {
+        name: f.name,
+        dsn: f.dsn,
+        password,
+        ssl_mode: f.sslmode,
+        ca_file: f.ca_file,
+        timeout,
+        log_file: f.log_file,
+        slow_query_threshold: slow,
+        statements_top_n: top_n.min(MAX_STATEMENTS_TOP_N),
+        container: f.container,
+    };
+    finish_postgres(t, errors)
+}
+
+/// Validates a PostgreSQL DSN, moves its password into a [`Secret`] and names the target.
+fn finish_postgres(mut t: PostgresTarget, errors: &mut Vec<String>) -> Option<PostgresTarget> {
+    let shown = sanitize_url(&t.dsn);
+    // verify-ca/verify-full are handled by us through rustls; tokio-postgres rejects them.
+    let (dsn_for_parse, dsn_mode) = split_sslmode(&t.dsn);
+    let parsed: tokio_postgres::Config = match dsn_for_parse.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(format!("postgres DSN {shown:?}: {e}"));
+            return None;
+        }
+    };
+    if t.ssl_mode.is_none() {
+        t.ssl_mode = dsn_mode;
+    }
+    if t.password.is_none()
+        && let Some(p) = parsed.get_password()
+    {
+        t.password = Some(Secret::new(String::from_utf8_lossy(p).into_owned()));
+    }
+    if t.name.is_empty() {
+        let host = parsed
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".to_string());
+        let port = parsed.get_ports().first().copied().unwrap_or(5432);
+        let db = parsed
+            .get_dbname()
+            .or(parsed.get_user())
+            .unwrap_or("postgres");
+        t.name = format!("{host}:{port}/{db}");
+    }
+    t.dsn = shown;
+    Some(t)
+}
+
+/// Takes `sslmode` out of a DSN (URL or key/value) so tokio-postgres, which does not know
+/// `verify-ca`/`verify-full`, can parse the rest; returns the mode found.
+pub fn split_sslmode(dsn: &str) -> (String, Option<PgSslMode>) {
+    let mode_of = |v: &str| match v {
+        "disable" | "allow" => Some(PgSslMode::Disable),
+        "prefer" => Some(PgSslMode::Prefer),
+        "require" => Some(PgSslMode::Require),
+        "verify-ca" => Some(PgSslMode::VerifyCa),
+        "verify-full" => Some(PgSslMode::VerifyFull),
+        _ => None,
+    };
+    if dsn.contains("://") {
+        if let Some(q) = dsn.find('?') {
+            let (head, query) = dsn.split_at(q);
+            let mut mode = None;
+            let kept: Vec<&str> = query[1..]
+                .split('&')
+                .filter(|kv| match kv.strip_prefix("sslmode=") {
+                    Some(v) => {
+                        mode = mode_of(v);
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            let rebuilt = if kept.is_empty() {
+                head.to_string()
+            } else {
+                format!("{head}?{}", kept.join("&"))
+            };
+            return (rebuilt, mode);
+        }
+        return (dsn.to_string(), None);
+    }
+    let mut mode = None;
+    let kept: Vec<&str> = dsn
+        .split_whitespace()
+        .filter(|kv| match kv.strip_prefix("sslmode=") {
+            Some(v) => {
+                mode = mode_of(v);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept.join(" "), mode)
+}
+
+fn docker_from_file(
+    v: &serde_yaml_ng::Value,
+    cli: &Cli,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> Option<DockerTarget> {
+    if v.is_null() {
+        return Some(DockerTarget {
+            host: cli
+                .docker_host
+                .clone()
+                .or_else(|| env.var("DOCKER_HOST"))
+                .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string()),
+            disk_usage_interval: cli.docker_disk_usage_interval,
+            timeout: DEFAULT_TARGET_TIMEOUT,
+        });
+    }
+    let f: DockerFile = item(v, DOCKER_KEYS, "docker", errors)?;
+    Some(DockerTarget {
+        host: f
+            .host
+            .or_else(|| cli.docker_host.clone())
+            .or_else(|| env.var("DOCKER_HOST"))
+            .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string()),
+        disk_usage_interval: f
+            .disk_usage_interval
+            .map(|s| {
+                duration_or(
+                    &s,
+                    "docker.disk_usage_interval",
+                    cli.docker_disk_usage_interval,
+                    errors,
+                )
+            })
+            .unwrap_or(cli.docker_disk_usage_interval),
+        timeout: f
+            .timeout
+            .map(|s| duration_or(&s, "docker.timeout", DEFAULT_TARGET_TIMEOUT, errors))
+            .unwrap_or(DEFAULT_TARGET_TIMEOUT),
+    })
+}
+
+fn validate_docker_host(host: &str, errors: &mut Vec<String>) {
+    if !(host.starts_with("unix://") || host.starts_with("tcp://") || host.starts_with("http://")) {
+        errors.push(format!(
+            "docker host {host:?}: must be unix:///path or tcp://host:port"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, &'static str>);
+    impl Env for FakeEnv {
+        fn var(&self, key: &str) -> Option<String> {
+            self.0.get(key).map(|v| v.to_string())
+        }
+    }
+    fn no_env() -> FakeEnv {
+        FakeEnv(HashMap::new())
+    }
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec!["persistence_exporter"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn nothing_configured_watches_local_defaults() {
+        let s = load(&cli(&[]), &no_env()).unwrap();
+        assert_eq!(s.redis.len(), 1);
+        assert_eq!(s.redis[0].name, "localhost:6379");
+        assert_eq!(s.postgres.len(), 1);
+        assert_eq!(s.postgres[0].name, "localhost:5432/postgres");
+        assert_eq!(s.docker.unwrap().host, DEFAULT_DOCKER_HOST);
+    }
+
+    #[test]
+    fn only_configured_collectors_run() {
+        let s = load(&cli(&["--redis.addr", "redis://127.0.0.1:7000"]), &no_env()).unwrap();
+        assert_eq!(s.redis.len(), 1);
+        assert!(s.postgres.is_empty());
+        assert!(s.docker.is_none());
+    }
+
+    #[test]
+    fn url_password_moves_into_secret() {
+        let s = load(
+            &cli(&["--redis.addr", "redis://bob:pa%40ss@h:7000/1"]),
+            &no_env(),
+        )
+        .unwrap();
+        let t = &s.redis[0];
+        assert_eq!(t.url, "redis://bob@h:7000/1");
+        assert_eq!(t.name, "h:7000");
+        assert_eq!(t.password.as_ref().unwrap().expose(), "pa@ss");
+        assert!(!format!("{s:?}").contains("pa@ss"));
+    }
+
+    #[test]
+    fn redis_password_env_is_accepted() {
+        let env = FakeEnv(HashMap::from([("REDIS_PASSWORD", "pw1")]));
+        let s = load(&cli(&["--redis.addr", "redis://h:1"]), &env).unwrap();
+        assert_eq!(s.redis[0].password.as_ref().unwrap().expose(), "pw1");
+    }
+
+    #[test]
+    fn data_source_name_is_accepted() {
+        let env = FakeEnv(HashMap::from([(
+            "DATA_SOURCE_NAME",
+            "postgresql://u:secret@db:5433/app?sslmode=disable",
+        )]));
+        let s = load(&cli(&[]), &env).unwrap();
+        assert_eq!(s.postgres.len(), 1);
+        assert!(s.redis.is_empty());
+        assert_eq!(s.postgres[0].name, "db:5433/app");
+        assert_eq!(s.postgres[0].password.as_ref().unwrap().expose(), "secret");
+        assert!(!s.postgres[0].dsn.contains("secret"));
+        assert_eq!(s.postgres[0].ssl_mode, Some(PgSslMode::Disable));
+    }
+
+    #[test]
+    fn file_errors_are_all_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yml");
+        std::fs::write(
+            &p,
+            "scrape_timeout: 10x\nbogus: 1\nredis:\n  - name: a\n    addr: http://x\n    colour: red\n    timeout: soon\n  - name: a\n    addr: redis://y:1\n    password_file: /nonexistent/pw\npostgres:\n  - name: p\n    dsn: 'host=x port=notaport'\n    statements_top_n: 1000\n",
+        )
+        .unwrap();
+        let c = cli(&["--config.file", p.to_str().unwrap()]);
+        let errs = load(&c, &no_env()).unwrap_err().0;
+        let all = errs.join("\n");
+        for needle in [
+            "scrape_timeout",
+            "unknown key \"bogus\"",
+            "unknown key \"colour\"",
+            "redis[0] (a).timeout",
+            "must start with redis://",
+            "/nonexistent/pw",
+            "statements_top_n",
+            "postgres DSN",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn file_targets_with_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "filepw\n").unwrap();
+        let p = dir.path().join("c.yml");
+        std::fs::write(
+            &p,
+            format!(
+                "redis:\n  - name: cache\n    addr: redis://10.0.0.1:6380\n    username: exporter\n    password_file: {}\n    timeout: 2s\npostgres:\n  - name: main\n    dsn: postgresql://exporter@db/postgres\n    password_env: PGPW\n    sslmode: require\n",
+                pw.display()
+            ),
+        )
+        .unwrap();
+        let env = FakeEnv(HashMap::from([("PGPW", "envpw")]));
+        let s = load(&cli(&["--config.file", p.to_str().unwrap()]), &env).unwrap();
+        assert_eq!(s.redis[0].name, "cache");
+        assert_eq!(s.redis[0].url, "redis://exporter@10.0.0.1:6380");
+        assert_eq!(s.redis[0].password.as_ref().unwrap().expose(), "filepw");
+        assert_eq!(s.redis[0].timeout, Duration::from_secs(2));
+        assert_eq!(s.postgres[0].password.as_ref().unwrap().expose(), "envpw");
+        assert_eq!(s.postgres[0].ssl_mode, Some(PgSslMode::Require));
+        assert!(s.docker.is_none());
+    }
+
+    #[test]
+    fn splits_verify_modes_out_of_dsn() {
+        let (d, m) = split_sslmode("postgresql://h/db?sslmode=verify-full&application_name=x");
+        assert_eq!(d, "postgresql://h/db?application_name=x");
+        assert_eq!(m, Some(PgSslMode::VerifyFull));
+        let (d, m) = split_sslmode("host=h sslmode=verify-ca");
+        assert_eq!(d, "host=h");
+        assert_eq!(m, Some(PgSslMode::VerifyCa));
+    }
+}

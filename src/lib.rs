@@ -1,0 +1,103 @@
+//! persistence_exporter as a library: the binary in `main.rs` is a thin shell around
+//! [`run`]. Collectors do I/O and return typed snapshots; `render` and `checks` are pure
+//! functions over those snapshots; `http` serves them.
+
+pub mod cli;
+pub mod collectors;
+pub mod config;
+pub mod duration;
+pub mod http;
+pub mod logging;
+pub mod render;
+pub mod scrape;
+pub mod secret;
+
+/// Version of this build, shown in `persistence_exporter_build_info` and on the landing page.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Git revision this binary was built from (set by `build.rs`, `unknown` outside a checkout).
+pub const REVISION: &str = env!("PE_GIT_REVISION");
+
+/// Installs the `ring` crypto provider for rustls. Every TLS client in the process (Redis,
+/// PostgreSQL) relies on it; calling it more than once is harmless.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs the exporter (or `--config.check`) with parsed flags; returns the exit code:
+/// 0 success, 2 configuration or usage error, 1 runtime failure.
+pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    init_crypto();
+    logging::init(cli.log_level, cli.log_format);
+    let settings = match config::load(&cli, &config::ProcessEnv) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.config_check {
+        println!(
+            "configuration is valid: {} redis, {} postgres, {} docker target(s)",
+            settings.redis.len(),
+            settings.postgres.len(),
+            usize::from(settings.docker.is_some())
+        );
+        return ExitCode::SUCCESS;
+    }
+    let listener = match http::bind(&settings.web.listen_address).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start");
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    };
+    serve(listener, settings, shutdown).await;
+    ExitCode::SUCCESS
+}
+
+/// Starts the collectors and serves HTTP on `listener` until `shutdown` resolves. Used
+/// by `main` and by the integration tests (which bind `127.0.0.1:0`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    settings: config::Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let scraper = std::sync::Arc::new(scrape::Scraper::new(collectors::build(&settings)));
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(
+        address = %addr,
+        telemetry_path = %settings.web.telemetry_path,
+        targets = scraper.targets().len(),
+        version = VERSION,
+        "Listening"
+    );
+    let state = std::sync::Arc::new(http::AppState::new(scraper, settings));
+    http::serve(listener, state, shutdown).await;
+}
