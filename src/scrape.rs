@@ -38,6 +38,9 @@ pub struct ScrapeReport {
 /// `(collector, target, reason) → failed collections` since start-up.
 pub type ErrorCounts = BTreeMap<(&'static str, String, &'static str), u64>;
 
+/// How long a waiter waits past the deadline for the collection's own outcome.
+const WAIT_GRACE: Duration = Duration::from_millis(100);
+
 type SharedOutcome = Shared<BoxFuture<'static, Arc<TargetOutcome>>>;
 
 /// One target with its collector, its in-flight collection and its last outcome.
@@ -165,7 +168,9 @@ impl Scraper {
                 }
             }
         };
-        match tokio::time::timeout_at(deadline, fut).await {
+        // The collection enforces `deadline` itself; the grace lets its own (counted,
+        // logged) timeout outcome win over this waiter's fallback.
+        match tokio::time::timeout_at(deadline + WAIT_GRACE, fut).await {
             Ok(o) => o,
             Err(_) => Arc::new(TargetOutcome {
                 target: slot.name.clone(),

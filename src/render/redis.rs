@@ -52,11 +52,6 @@ const INFO_GAUGES: &[(&str, &str, &str)] = &[
         "Times an AOF fsync was delayed by a slow disk (only with AOF on).",
     ),
     (
-        "redis_aof_last_rewrite_duration_sec",
-        "aof_last_rewrite_time_sec",
-        "Duration of the last AOF rewrite in seconds (-1 = none yet).",
-    ),
-    (
         "redis_rdb_bgsave_in_progress",
         "rdb_bgsave_in_progress",
         "1 while an RDB snapshot is being written.",
@@ -75,11 +70,6 @@ const INFO_GAUGES: &[(&str, &str, &str)] = &[
         "redis_rdb_last_bgsave_duration_sec",
         "rdb_last_bgsave_time_sec",
         "Duration of the last RDB save in seconds (-1 = none yet).",
-    ),
-    (
-        "redis_rdb_current_bgsave_duration_sec",
-        "rdb_current_bgsave_time_sec",
-        "Duration of the running RDB save in seconds (-1 = none running).",
     ),
 ];
 
@@ -158,7 +148,12 @@ pub(super) fn render(target: &str, snap: Option<&RedisSnapshot>, f: &mut Familie
 
     let mut labels: Vec<(&str, &str)> = vec![("target", target)];
     for l in INSTANCE_LABELS {
-        labels.push((l, info.get(l).unwrap_or("")));
+        let mut v = info.get(l);
+        // Valkey 8 reports the mode as `server_mode`; redis_version stays the compatible one.
+        if v.is_none() && *l == "redis_mode" {
+            v = info.get("server_mode");
+        }
+        labels.push((l, v.unwrap_or("")));
     }
     f.gauge(
         "redis_instance_info",
