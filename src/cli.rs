@@ -34,6 +34,7 @@ pub enum LogLevel {
 pub struct Cli {
     /// Address to listen on for the web interface and telemetry (`:9631` = all interfaces).
     #[arg(
+        global = true,
         long = "web.listen-address",
         env = "PERSISTENCE_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = ":9631"
@@ -42,6 +43,7 @@ pub struct Cli {
 
     /// Path under which to expose metrics.
     #[arg(
+        global = true,
         long = "web.telemetry-path",
         env = "PERSISTENCE_EXPORTER_WEB_TELEMETRY_PATH",
         default_value = "/metrics"
@@ -50,22 +52,40 @@ pub struct Cli {
 
     /// Maximum number of scrapes served at once; more get 503 (0 = no limit).
     #[arg(
+        global = true,
         long = "web.max-requests",
         env = "PERSISTENCE_EXPORTER_WEB_MAX_REQUESTS",
         default_value_t = 40
     )]
     pub max_requests: usize,
 
+    /// exporter-toolkit web configuration file (TLS, client certificates, basic auth).
+    #[arg(
+        global = true,
+        long = "web.config.file",
+        env = "PERSISTENCE_EXPORTER_WEB_CONFIG_FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
     /// YAML file declaring named targets (see README). Flags add to it.
-    #[arg(long = "config.file", env = "PERSISTENCE_EXPORTER_CONFIG_FILE")]
+    #[arg(
+        global = true,
+        long = "config.file",
+        env = "PERSISTENCE_EXPORTER_CONFIG_FILE"
+    )]
     pub config_file: Option<PathBuf>,
 
     /// Validate the configuration, print every problem found, and exit (0 valid, 2 invalid).
-    #[arg(long = "config.check", env = "PERSISTENCE_EXPORTER_CONFIG_CHECK")]
+    #[arg(
+        global = true,
+        long = "config.check",
+        env = "PERSISTENCE_EXPORTER_CONFIG_CHECK"
+    )]
     pub config_check: bool,
 
     /// Only log messages with the given severity or above.
     #[arg(
+        global = true,
         long = "log.level",
         env = "PERSISTENCE_EXPORTER_LOG_LEVEL",
         value_enum,
@@ -75,6 +95,7 @@ pub struct Cli {
 
     /// Output format of log messages.
     #[arg(
+        global = true,
         long = "log.format",
         env = "PERSISTENCE_EXPORTER_LOG_FORMAT",
         value_enum,
@@ -84,12 +105,13 @@ pub struct Cli {
 
     /// Upper bound for one scrape; Prometheus' own `X-Prometheus-Scrape-Timeout-Seconds`
     /// lowers it further.
-    #[arg(long = "scrape.timeout", env = "PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(global = true, long = "scrape.timeout", env = "PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub scrape_timeout: std::time::Duration,
 
     /// Redis address to scrape (`redis://[user@]host:port[/db]` or `rediss://` for TLS).
     /// Repeatable; comma-separated in the env var.
     #[arg(
+        global = true,
         long = "redis.addr",
         env = "PERSISTENCE_EXPORTER_REDIS_ADDR",
         value_delimiter = ','
@@ -99,6 +121,7 @@ pub struct Cli {
     /// File holding the password for the Redis targets given by `--redis.addr`
     /// (otherwise `REDIS_PASSWORD`, or the password in the URL).
     #[arg(
+        global = true,
         long = "redis.password-file",
         env = "PERSISTENCE_EXPORTER_REDIS_PASSWORD_FILE"
     )]
@@ -107,6 +130,7 @@ pub struct Cli {
     /// PostgreSQL DSN to scrape (libpq URL or `key=value` form). Repeatable; also read
     /// from `DATA_SOURCE_NAME` as postgres_exporter does.
     #[arg(
+        global = true,
         long = "postgres.dsn",
         env = "PERSISTENCE_EXPORTER_POSTGRES_DSN",
         value_delimiter = ','
@@ -115,6 +139,7 @@ pub struct Cli {
 
     /// File holding the password for the PostgreSQL targets given by `--postgres.dsn`.
     #[arg(
+        global = true,
         long = "postgres.password-file",
         env = "PERSISTENCE_EXPORTER_POSTGRES_PASSWORD_FILE"
     )]
@@ -123,23 +148,67 @@ pub struct Cli {
     /// Server log file to count slow statements in, for the targets given by
     /// `--postgres.dsn` (stderr, csvlog or jsonlog format).
     #[arg(
+        global = true,
         long = "postgres.log-file",
         env = "PERSISTENCE_EXPORTER_POSTGRES_LOG_FILE"
     )]
     pub postgres_log_file: Option<PathBuf>,
 
     /// Slow-query threshold used when the server's `log_min_duration_statement` is off.
-    #[arg(long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
+    #[arg(global = true, long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
     pub postgres_slow_query_threshold: std::time::Duration,
+
+    /// One-shot subcommand; without one the exporter serves metrics.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Persistence profile for the targets given by flags: a built-in name (`durable`,
+    /// `das-tern`, `cache`) or a YAML file. Config-file targets name their own.
+    #[arg(global = true, long = "profile", env = "PERSISTENCE_EXPORTER_PROFILE")]
+    pub profile: Option<String>,
 
     /// Docker Engine to inspect (`unix:///path` or `tcp://host:port`); `DOCKER_HOST` is
     /// honoured when this flag is not given.
-    #[arg(long = "docker.host", env = "PERSISTENCE_EXPORTER_DOCKER_HOST")]
+    #[arg(
+        global = true,
+        long = "docker.host",
+        env = "PERSISTENCE_EXPORTER_DOCKER_HOST"
+    )]
     pub docker_host: Option<String>,
 
     /// How often the expensive `/system/df` disk-usage call refreshes volume sizes.
-    #[arg(long = "docker.disk-usage-interval", env = "PERSISTENCE_EXPORTER_DOCKER_DISK_USAGE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(global = true, long = "docker.disk-usage-interval", env = "PERSISTENCE_EXPORTER_DOCKER_DISK_USAGE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub docker_disk_usage_interval: std::time::Duration,
+}
+
+/// Subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Audit the configured targets once, print the requirement table, and exit:
+    /// 0 nothing fails, 1 a check fails, 2 usage/config error or no target reachable.
+    Check(CheckArgs),
+}
+
+/// Report format of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned plain-text table.
+    Table,
+    /// Markdown table, to paste into a verification report.
+    Markdown,
+    /// JSON, for scripts.
+    Json,
+}
+
+/// Flags of `check` (all exporter flags apply too).
+#[derive(Clone, Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Report format.
+    #[arg(long = "output", value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Exit 1 when a check is unknown, not only when one fails.
+    #[arg(long = "fail-on-unknown")]
+    pub fail_on_unknown: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

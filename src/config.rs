@@ -2,9 +2,11 @@
 //! Loading validates everything and reports every problem at once, so `--config.check`
 //! and start-up both print the full list.
 
+use crate::checks::profile::{CheckOverride, DEFAULT_PROFILE, Profile};
 use crate::cli::Cli;
 use crate::secret::{Secret, sanitize_url};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +31,102 @@ pub struct Settings {
     pub postgres: Vec<PostgresTarget>,
     /// The Docker Engine to inspect, if any.
     pub docker: Option<DockerTarget>,
+    /// Modules and allow-list for `/probe` (multi-target mode).
+    pub probe: ProbeSettings,
+}
+
+/// `/probe` settings: credentials live in modules, targets must match the allow-list, so
+/// the exporter never becomes an open proxy and credentials never travel in URLs.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeSettings {
+    /// Glob patterns (`*` = any run of characters) a probed `host:port` must match.
+    pub allowed_targets: Vec<String>,
+    /// Module name → target template.
+    pub modules: BTreeMap<String, ProbeModule>,
+}
+
+/// A target template for `/probe`: everything but the address.
+#[derive(Clone, Debug)]
+pub enum ProbeModule {
+    /// Redis targets: `redis://[username@]<target>` (or `rediss://` with `tls`).
+    Redis {
+        /// ACL user, if any.
+        username: Option<String>,
+        /// Password, never printed.
+        password: Option<Secret>,
+        /// TLS client settings; `Some` means `rediss://`.
+        tls: Option<RedisTls>,
+        /// Per-target timeout.
+        timeout: Duration,
+        /// Persistence profile.
+        profile: Profile,
+    },
+    /// PostgreSQL targets: `postgresql://<user>@<target>/<database>`.
+    Postgres {
+        /// Role to log in as.
+        user: String,
+        /// Database to connect to.
+        database: String,
+        /// Password, never printed.
+        password: Option<Secret>,
+        /// TLS mode.
+        ssl_mode: Option<PgSslMode>,
+        /// CA bundle for verify modes.
+        ca_file: Option<PathBuf>,
+        /// Per-target timeout.
+        timeout: Duration,
+        /// Persistence profile.
+        profile: Profile,
+    },
+}
+
+impl ProbeSettings {
+    /// True when `target` (`host:port`) matches one of the allow-list patterns.
+    pub fn allows(&self, target: &str) -> bool {
+        self.allowed_targets.iter().any(|p| glob_match(p, target))
+    }
+}
+
+/// Matches `*` wildcards (any run of characters, case-insensitive host names).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+impl Settings {
+    /// Target name → persistence profile, for every Redis and PostgreSQL target.
+    pub fn profiles(&self) -> BTreeMap<String, Profile> {
+        self.redis
+            .iter()
+            .map(|t| (t.name.clone(), t.profile.clone()))
+            .chain(
+                self.postgres
+                    .iter()
+                    .map(|t| (t.name.clone(), t.profile.clone())),
+            )
+            .collect()
+    }
 }
 
 /// HTTP server settings.
@@ -40,6 +138,8 @@ pub struct WebSettings {
     pub telemetry_path: String,
     /// Cap on concurrent scrapes (0 = unlimited); more get 503.
     pub max_requests: usize,
+    /// exporter-toolkit web configuration (TLS, basic auth), re-read on reload.
+    pub config_file: Option<PathBuf>,
 }
 
 /// TLS client settings for a Redis target.
@@ -70,6 +170,8 @@ pub struct RedisTarget {
     pub timeout: Duration,
     /// Docker container this server runs in, when it cannot be found automatically.
     pub container: Option<String>,
+    /// The persistence profile its checks are evaluated against (overrides applied).
+    pub profile: Profile,
 }
 
 /// TLS mode for PostgreSQL, named as libpq's `sslmode`.
@@ -111,6 +213,8 @@ pub struct PostgresTarget {
     pub statements_top_n: usize,
     /// Docker container this server runs in, when it cannot be found automatically.
     pub container: Option<String>,
+    /// The persistence profile its checks are evaluated against (overrides applied).
+    pub profile: Profile,
 }
 
 /// The Docker Engine to inspect.
@@ -146,9 +250,185 @@ struct FileConfig {
     #[serde(default)]
     postgres: Vec<serde_yaml_ng::Value>,
     docker: Option<serde_yaml_ng::Value>,
+    probe: Option<serde_yaml_ng::Value>,
 }
 
-const TOP_KEYS: &[&str] = &["scrape_timeout", "redis", "postgres", "docker"];
+const TOP_KEYS: &[&str] = &["scrape_timeout", "redis", "postgres", "docker", "probe"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeFile {
+    #[serde(default)]
+    allowed_targets: Vec<String>,
+    #[serde(default)]
+    modules: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+const PROBE_KEYS: &[&str] = &["allowed_targets", "modules"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeModuleFile {
+    kind: String,
+    username: Option<String>,
+    user: Option<String>,
+    database: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    tls: Option<TlsFile>,
+    sslmode: Option<PgSslMode>,
+    ca_file: Option<PathBuf>,
+    timeout: Option<String>,
+    profile: Option<String>,
+    #[serde(default)]
+    checks: BTreeMap<String, CheckOverride>,
+}
+
+const PROBE_MODULE_KEYS: &[&str] = &[
+    "kind",
+    "username",
+    "user",
+    "database",
+    "password_file",
+    "password_env",
+    "tls",
+    "sslmode",
+    "ca_file",
+    "timeout",
+    "profile",
+    "checks",
+];
+
+fn probe_from_file(
+    v: &serde_yaml_ng::Value,
+    env: &dyn Env,
+    errors: &mut Vec<String>,
+) -> ProbeSettings {
+    let Some(f) = item::<ProbeFile>(v, PROBE_KEYS, "probe", errors) else {
+        return ProbeSettings::default();
+    };
+    let mut modules = BTreeMap::new();
+    for (name, mv) in &f.modules {
+        let path = format!("probe.modules.{name}");
+        let Some(m) = item::<ProbeModuleFile>(mv, PROBE_MODULE_KEYS, &path, errors) else {
+            continue;
+        };
+        let password = password_from(
+            m.password_file.as_deref(),
+            m.password_env.as_deref(),
+            &path,
+            env,
+            errors,
+        );
+        let timeout = m
+            .timeout
+            .as_deref()
+            .map(|s| {
+                duration_or(
+                    s,
+                    &format!("{path}.timeout"),
+                    DEFAULT_TARGET_TIMEOUT,
+                    errors,
+                )
+            })
+            .unwrap_or(DEFAULT_TARGET_TIMEOUT);
+        let profile = resolve_profile(m.profile.as_deref(), &m.checks, &path, errors);
+        let module = match m.kind.as_str() {
+            "redis" => ProbeModule::Redis {
+                username: m.username,
+                password,
+                tls: m.tls.map(|t| RedisTls {
+                    ca_file: t.ca_file,
+                    cert_file: t.cert_file,
+                    key_file: t.key_file,
+                    insecure_skip_verify: t.insecure_skip_verify,
+                }),
+                timeout,
+                profile,
+            },
+            "postgres" => ProbeModule::Postgres {
+                user: m.user.unwrap_or_else(|| "postgres".to_string()),
+                database: m.database.unwrap_or_else(|| "postgres".to_string()),
+                password,
+                ssl_mode: m.sslmode,
+                ca_file: m.ca_file,
+                timeout,
+                profile,
+            },
+            other => {
+                errors.push(format!("{path}.kind: {other:?} is not redis or postgres"));
+                continue;
+            }
+        };
+        modules.insert(name.clone(), module);
+    }
+    if !modules.is_empty() && f.allowed_targets.is_empty() {
+        errors.push(
+            "probe.allowed_targets: must list the host:port patterns that may be probed"
+                .to_string(),
+        );
+    }
+    ProbeSettings {
+        allowed_targets: f.allowed_targets,
+        modules,
+    }
+}
+
+/// Builds the Redis target a `/probe` request names (the address was validated).
+pub fn probe_redis_target(
+    addr: &str,
+    username: Option<&str>,
+    password: Option<Secret>,
+    tls: Option<RedisTls>,
+    timeout: Duration,
+    profile: Profile,
+) -> Option<RedisTarget> {
+    let scheme = if tls.is_some() { "rediss" } else { "redis" };
+    let user = username.map(|u| format!("{u}@")).unwrap_or_default();
+    let mut errors = Vec::new();
+    redis_from_url(
+        Some(addr.to_string()),
+        &format!("{scheme}://{user}{addr}"),
+        password,
+        tls.unwrap_or_default(),
+        timeout,
+        None,
+        profile,
+        &mut errors,
+    )
+}
+
+/// Builds the PostgreSQL target a `/probe` request names (the address was validated).
+#[allow(clippy::too_many_arguments)]
+pub fn probe_postgres_target(
+    addr: &str,
+    user: &str,
+    database: &str,
+    password: Option<Secret>,
+    ssl_mode: Option<PgSslMode>,
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+    profile: Profile,
+    slow_query_threshold: Duration,
+) -> Option<PostgresTarget> {
+    let mut errors = Vec::new();
+    finish_postgres(
+        PostgresTarget {
+            name: addr.to_string(),
+            dsn: format!("postgresql://{user}@{addr}/{database}"),
+            password,
+            ssl_mode,
+            ca_file,
+            timeout,
+            log_file: None,
+            slow_query_threshold,
+            statements_top_n: 10,
+            container: None,
+            profile,
+        },
+        &mut errors,
+    )
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,9 +442,14 @@ struct RedisFile {
     tls: TlsFile,
     timeout: Option<String>,
     container: Option<String>,
+    profile: Option<String>,
+    #[serde(default)]
+    checks: BTreeMap<String, CheckOverride>,
 }
 
 const REDIS_KEYS: &[&str] = &[
+    "profile",
+    "checks",
     "name",
     "addr",
     "username",
@@ -201,9 +486,14 @@ struct PostgresFile {
     slow_query_threshold: Option<String>,
     statements_top_n: Option<usize>,
     container: Option<String>,
+    profile: Option<String>,
+    #[serde(default)]
+    checks: BTreeMap<String, CheckOverride>,
 }
 
 const POSTGRES_KEYS: &[&str] = &[
+    "profile",
+    "checks",
     "name",
     "dsn",
     "password_file",
@@ -271,6 +561,17 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             postgres.push(t);
         }
     }
+    let probe = file
+        .probe
+        .as_ref()
+        .map(|v| probe_from_file(v, env, &mut errors))
+        .unwrap_or_default();
+    let flag_profile = resolve_profile(
+        cli.profile.as_deref(),
+        &BTreeMap::new(),
+        "--profile",
+        &mut errors,
+    );
     let mut docker = file
         .docker
         .as_ref()
@@ -292,6 +593,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             RedisTls::default(),
             DEFAULT_TARGET_TIMEOUT,
             None,
+            flag_profile.clone(),
             &mut errors,
         ) {
             redis.push(t);
@@ -322,6 +624,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             slow_query_threshold: cli.postgres_slow_query_threshold,
             statements_top_n: 10,
             container: None,
+            profile: flag_profile.clone(),
         };
         if let Some(t) = finish_postgres(t, &mut errors) {
             postgres.push(t);
@@ -348,6 +651,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             RedisTls::default(),
             DEFAULT_TARGET_TIMEOUT,
             None,
+            flag_profile.clone(),
             &mut errors,
         ) {
             redis.push(t);
@@ -363,6 +667,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             slow_query_threshold: cli.postgres_slow_query_threshold,
             statements_top_n: 10,
             container: None,
+            profile: flag_profile.clone(),
         };
         if let Some(t) = finish_postgres(t, &mut errors) {
             postgres.push(t);
@@ -403,6 +708,11 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
         ));
     }
 
+    if let Some(w) = &cli.web_config_file
+        && let Err(e) = crate::http::web_config::WebConfig::load(w)
+    {
+        errors.extend(e);
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -411,11 +721,13 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             listen_address: cli.listen_address.clone(),
             telemetry_path: cli.telemetry_path.clone(),
             max_requests: cli.max_requests,
+            config_file: cli.web_config_file.clone(),
         },
         scrape_timeout,
         redis,
         postgres,
         docker,
+        probe,
     })
 }
 
@@ -628,11 +940,37 @@ fn redis_from_file(
         tls,
         timeout,
         f.container,
+        resolve_profile(f.profile.as_deref(), &f.checks, &path, errors),
         errors,
     )
 }
 
+/// Loads the named (or default) profile and applies per-target overrides; on error the
+/// problem is recorded and the default profile stands in, so loading goes on.
+fn resolve_profile(
+    name: Option<&str>,
+    overrides: &BTreeMap<String, CheckOverride>,
+    origin: &str,
+    errors: &mut Vec<String>,
+) -> Profile {
+    let loaded = Profile::load(name.unwrap_or(DEFAULT_PROFILE))
+        .and_then(|p| p.with_overrides(overrides, origin));
+    match loaded {
+        Ok(p) => p,
+        Err(e) => {
+            errors.extend(e);
+            Profile::load(DEFAULT_PROFILE).unwrap_or_else(|_| Profile {
+                name: DEFAULT_PROFILE.to_string(),
+                description: String::new(),
+                checks: BTreeMap::new(),
+            })
+        }
+    }
+}
+
 /// Builds a Redis target from a URL, moving any password out of the URL into a [`Secret`].
+/// (Each argument is one independent part of a target; bundling them would only rename them.)
+#[allow(clippy::too_many_arguments)]
 fn redis_from_url(
     name: Option<String>,
     url: &str,
@@ -640,6 +978,7 @@ fn redis_from_url(
     tls: RedisTls,
     timeout: Duration,
     container: Option<String>,
+    profile: Profile,
     errors: &mut Vec<String>,
 ) -> Option<RedisTarget> {
     let shown = sanitize_url(url);
@@ -687,6 +1026,7 @@ fn redis_from_url(
         tls,
         timeout,
         container,
+        profile,
     })
 }
 
@@ -781,6 +1121,7 @@ fn postgres_from_file(
         slow_query_threshold: slow,
         statements_top_n: top_n.min(MAX_STATEMENTS_TOP_N),
         container: f.container,
+        profile: resolve_profile(f.profile.as_deref(), &f.checks, &path, errors),
     };
     finish_postgres(t, errors)
 }

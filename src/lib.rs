@@ -2,6 +2,7 @@
 //! [`run`]. Collectors do I/O and return typed snapshots; `render` and `checks` are pure
 //! functions over those snapshots; `http` serves them.
 
+pub mod checks;
 pub mod cli;
 pub mod collectors;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod duration;
 pub mod http;
 pub mod logging;
 pub mod render;
+pub mod report;
 pub mod scrape;
 pub mod secret;
 
@@ -37,6 +39,9 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(cli::Command::Check(args)) = &cli.command {
+        return report::run_check(&settings, args).await;
+    }
     if cli.config_check {
         println!(
             "configuration is valid: {} redis, {} postgres, {} docker target(s)",
@@ -75,29 +80,50 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
             let _ = ctrl_c.await;
         }
     };
-    serve(listener, settings, shutdown).await;
-    ExitCode::SUCCESS
+    match serve(listener, Some(cli.clone()), settings, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(errors) => {
+            eprintln!("{}", config::ConfigErrors(errors));
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Starts the collectors and serves HTTP on `listener` until `shutdown` resolves. Used
-/// by `main` and by the integration tests (which bind `127.0.0.1:0`).
+/// by `main` and by the integration tests (which bind `127.0.0.1:0`). With `cli`, the
+/// configuration can be reloaded (`POST /-/reload`, SIGHUP).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    cli: Option<cli::Cli>,
     settings: config::Settings,
     shutdown: impl std::future::Future<Output = ()>,
-) {
-    let scraper = std::sync::Arc::new(scrape::Scraper::new(collectors::build(&settings)));
+) -> Result<(), Vec<String>> {
+    let runtime = http::Runtime::build(settings)?;
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(
         address = %addr,
-        telemetry_path = %settings.web.telemetry_path,
-        targets = scraper.targets().len(),
+        telemetry_path = %runtime.settings.web.telemetry_path,
+        targets = runtime.scraper.targets().len(),
+        tls = runtime.web.tls.is_some(),
         version = VERSION,
         "Listening"
     );
-    let state = std::sync::Arc::new(http::AppState::new(scraper, settings));
+    let state = std::sync::Arc::new(http::AppState::new(runtime, cli));
+    #[cfg(unix)]
+    {
+        let s = state.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = s.reload().await;
+                }
+            });
+        }
+    }
     http::serve(listener, state, shutdown).await;
+    Ok(())
 }

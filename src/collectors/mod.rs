@@ -2,6 +2,8 @@
 //! connection between scrapes, runs one round of requests per scrape, and returns a plain
 //! typed snapshot (or a [`CollectError`]); nothing here knows about Prometheus.
 
+pub mod docker;
+pub mod postgres;
 pub mod redis;
 
 use std::time::Duration;
@@ -92,12 +94,20 @@ impl CollectError {
 pub enum Snapshot {
     /// A Redis server's state.
     Redis(redis::RedisSnapshot),
+    /// A PostgreSQL server's state.
+    Postgres(Box<postgres::PostgresSnapshot>),
+    /// A Docker Engine's state.
+    Docker(docker::DockerSnapshot),
 }
 
 /// A collector of any kind, dispatched by enum so the scrape loop stays generic.
 pub enum Collector {
     /// See [`redis::RedisCollector`].
     Redis(redis::RedisCollector),
+    /// See [`postgres::PostgresCollector`].
+    Postgres(postgres::PostgresCollector),
+    /// See [`docker::DockerCollector`].
+    Docker(docker::DockerCollector),
 }
 
 impl Collector {
@@ -105,6 +115,8 @@ impl Collector {
     pub fn kind(&self) -> Kind {
         match self {
             Collector::Redis(_) => Kind::Redis,
+            Collector::Postgres(_) => Kind::Postgres,
+            Collector::Docker(_) => Kind::Docker,
         }
     }
 
@@ -112,6 +124,8 @@ impl Collector {
     pub fn name(&self) -> &str {
         match self {
             Collector::Redis(c) => c.name(),
+            Collector::Postgres(c) => c.name(),
+            Collector::Docker(c) => c.name(),
         }
     }
 
@@ -122,6 +136,11 @@ impl Collector {
     ) -> Result<Snapshot, CollectError> {
         match self {
             Collector::Redis(c) => c.collect(deadline).await.map(Snapshot::Redis),
+            Collector::Postgres(c) => c
+                .collect(deadline)
+                .await
+                .map(|s| Snapshot::Postgres(Box::new(s))),
+            Collector::Docker(c) => c.collect(deadline).await.map(Snapshot::Docker),
         }
     }
 }
@@ -131,6 +150,17 @@ pub fn build(settings: &crate::config::Settings) -> Vec<Collector> {
     let mut out = Vec::new();
     for t in &settings.redis {
         out.push(Collector::Redis(redis::RedisCollector::new(t.clone())));
+    }
+    for t in &settings.postgres {
+        out.push(Collector::Postgres(postgres::PostgresCollector::new(
+            t.clone(),
+        )));
+    }
+    if let Some(d) = &settings.docker {
+        out.push(Collector::Docker(docker::DockerCollector::new(
+            d.clone(),
+            docker::monitored_targets(settings),
+        )));
     }
     out
 }

@@ -2,6 +2,9 @@
 //! the only module that touches the `prometheus` crate; every family is built fresh per
 //! scrape, so nothing about a target outlives the response that reported it.
 
+mod checks;
+mod docker;
+mod postgres;
 mod redis;
 
 use crate::collectors::Snapshot;
@@ -204,9 +207,28 @@ fn process_families() -> Vec<proto::MetricFamily> {
         .collect()
 }
 
-/// Renders one `/metrics` response from a scrape report.
-pub fn render(report: &ScrapeReport) -> String {
+/// Renders one `/metrics` response from a scrape report and its check results.
+pub fn render(
+    report: &ScrapeReport,
+    checks: &[crate::checks::CheckResult],
+    reload: Option<&crate::http::ReloadStatus>,
+) -> String {
     let mut f = Families::default();
+    if let Some(r) = reload {
+        f.gauge(
+            "persistence_exporter_config_last_reload_successful",
+            "1 when the last configuration (re)load succeeded; 0 means a bad config was rejected and the previous one is in force.",
+            &[],
+            if r.success { 1.0 } else { 0.0 },
+        );
+        f.gauge(
+            "persistence_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration (re)load.",
+            &[],
+            r.success_timestamp,
+        );
+    }
+    checks::render(checks, &mut f);
     f.gauge(
         "persistence_exporter_build_info",
         "A metric with a constant '1' value labeled by version and revision of persistence_exporter.",
@@ -223,7 +245,18 @@ pub fn render(report: &ScrapeReport) -> String {
         match (&o.result, o.kind) {
             (Ok(Snapshot::Redis(s)), _) => redis::render(&o.target, Some(s), &mut f),
             (Err(_), crate::collectors::Kind::Redis) => redis::render(&o.target, None, &mut f),
-            (Err(_), _) => {}
+            (Ok(Snapshot::Postgres(s)), _) => {
+                // Slow statements from the container's log stream when there is no log file.
+                let streamed = docker::postgres_with_container_log(&report.outcomes, &o.target, s);
+                postgres::render(&o.target, Some(streamed.as_ref().unwrap_or(s)), &mut f)
+            }
+            (Err(_), crate::collectors::Kind::Postgres) => {
+                postgres::render(&o.target, None, &mut f)
+            }
+            (Ok(Snapshot::Docker(s)), _) => docker::render(Some(s), &report.outcomes, &mut f),
+            (Err(_), crate::collectors::Kind::Docker) => {
+                docker::render(None, &report.outcomes, &mut f)
+            }
         }
     }
     // Every target gets its error series, at 0 until the first failure, so that rate()

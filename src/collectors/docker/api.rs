@@ -1,0 +1,862 @@
+//! Docker Engine API response shapes, parsed tolerantly: every field is optional, `null`
+//! reads as empty, unknown fields are ignored, and a reply that is not what we asked for
+//! is an error (never a panic, never a silently empty result).
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `null` → the type's default; used on every field because the Engine writes `null` for
+/// empty maps and lists (`"Labels": null`).
+fn nd<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An Engine API version such as `1.41`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiVersion {
+    /// Major version (1 so far).
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+}
+
+impl ApiVersion {
+    /// A version from its parts.
+    pub const fn new(major: u32, minor: u32) -> Self {
+        ApiVersion { major, minor }
+    }
+
+    /// Parses `1.41` (a leading `v` is accepted).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let (major, minor) = s.split_once('.')?;
+        Some(ApiVersion {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// First API version whose `/system/df` honours `type=volume` (and tolerates concurrent calls).
+pub const DF_TYPE_FILTER_SINCE: ApiVersion = ApiVersion::new(1, 42);
+/// First API version with the `VolumeUsage` shape of `/system/df` (legacy arrays announced
+/// for removal; per-volume `Items` only with `verbose=true`).
+pub const DF_VOLUME_USAGE_SINCE: ApiVersion = ApiVersion::new(1, 52);
+
+/// `GET /version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineVersion {
+    /// Engine release, e.g. `20.10.24+dfsg1`.
+    pub server_version: String,
+    /// Newest API version the Engine speaks; the one we use.
+    pub api_version: ApiVersion,
+    /// Oldest API version the Engine accepts, when it says.
+    pub min_api_version: Option<ApiVersion>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VersionRaw {
+    #[serde(rename = "Version", deserialize_with = "nd")]
+    version: String,
+    #[serde(rename = "ApiVersion", deserialize_with = "nd")]
+    api_version: String,
+    #[serde(rename = "MinAPIVersion", deserialize_with = "nd")]
+    min_api_version: String,
+}
+
+/// Parses `GET /version`; an answer without a usable `ApiVersion` is an error.
+pub fn parse_version(body: &[u8]) -> Result<EngineVersion, String> {
+    let raw: VersionRaw = json(body, "/version")?;
+    let api_version = ApiVersion::parse(&raw.api_version).ok_or_else(|| {
+        format!(
+            "/version: no usable ApiVersion (got {:?})",
+            truncate(&raw.api_version)
+        )
+    })?;
+    Ok(EngineVersion {
+        server_version: raw.version,
+        api_version,
+        min_api_version: ApiVersion::parse(&raw.min_api_version),
+    })
+}
+
+/// `GET /info`, the parts we use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// Storage driver (`overlay2`, `vfs`, ...).
+    pub storage_driver: String,
+    /// Docker's data root on the Engine's host (`/var/lib/docker`).
+    pub docker_root_dir: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InfoRaw {
+    #[serde(rename = "Driver", deserialize_with = "nd")]
+    driver: String,
+    #[serde(rename = "DockerRootDir", deserialize_with = "nd")]
+    docker_root_dir: String,
+    #[serde(rename = "ID", deserialize_with = "nd")]
+    id: String,
+    #[serde(rename = "ServerVersion", deserialize_with = "nd")]
+    server_version: String,
+}
+
+/// Parses `GET /info`. An object with none of the fields we know is an error (a proxy's
+/// answer, not the Engine's).
+pub fn parse_info(body: &[u8]) -> Result<EngineInfo, String> {
+    let raw: InfoRaw = json(body, "/info")?;
+    if raw.driver.is_empty()
+        && raw.docker_root_dir.is_empty()
+        && raw.id.is_empty()
+        && raw.server_version.is_empty()
+    {
+        return Err("/info: not an Engine info object".to_string());
+    }
+    Ok(EngineInfo {
+        storage_driver: raw.driver,
+        docker_root_dir: raw.docker_root_dir,
+    })
+}
+
+/// One volume of `GET /volumes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Volume {
+    /// Volume name (64 hex characters for an anonymous volume).
+    pub name: String,
+    /// Volume driver (`local`, or a plugin).
+    pub driver: String,
+    /// `local` or `global`.
+    pub scope: String,
+    /// Where the volume lives on the Engine's host.
+    pub mountpoint: String,
+    /// Volume labels (compose sets `com.docker.compose.project` / `.volume`).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Compose project label on volumes and containers.
+pub const LABEL_COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// Compose volume key label.
+pub const LABEL_COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+/// Compose service label on containers.
+pub const LABEL_COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// Label newer Engines (23+) put on anonymous volumes.
+pub const LABEL_ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
+
+impl Volume {
+    /// An anonymous volume: created for a container's `VOLUME` or `-v /path` without a name.
+    pub fn is_anonymous(&self) -> bool {
+        self.labels.contains_key(LABEL_ANONYMOUS_VOLUME) || is_anonymous_volume_name(&self.name)
+    }
+}
+
+/// True for the 64-hex-character names the Engine gives anonymous volumes.
+pub fn is_anonymous_volume_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VolumeRaw {
+    #[serde(rename = "Name", deserialize_with = "nd")]
+    name: String,
+    #[serde(rename = "Driver", deserialize_with = "nd")]
+    driver: String,
+    #[serde(rename = "Scope", deserialize_with = "nd")]
+    scope: String,
+    #[serde(rename = "Mountpoint", deserialize_with = "nd")]
+    mountpoint: String,
+    #[serde(rename = "Labels", deserialize_with = "nd")]
+    labels: BTreeMap<String, String>,
+    #[serde(rename = "UsageData", deserialize_with = "nd")]
+    usage_data: Option<UsageDataRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UsageDataRaw {
+    #[serde(rename = "Size", deserialize_with = "nd")]
+    size: Option<i64>,
+    #[serde(rename = "RefCount", deserialize_with = "nd")]
+    ref_count: Option<i64>,
+}
+
+/// Parses `GET /volumes` (`{"Volumes": [...], "Warnings": [...]}`); volumes without a
+/// name are skipped.
+pub fn parse_volume_list(body: &[u8]) -> Result<Vec<Volume>, String> {
+    let v: serde_json::Value = json(body, "/volumes")?;
+    let Some(obj) = v.as_object() else {
+        return Err("/volumes: not an object".to_string());
+    };
+    if !obj.contains_key("Volumes") {
+        return Err("/volumes: no Volumes field".to_string());
+    }
+    let raw: Vec<VolumeRaw> = match obj.get("Volumes") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(list) => Vec::<VolumeRaw>::deserialize(list)
+            .map_err(|e| format!("/volumes: {}", truncate(&e.to_string())))?,
+    };
+    Ok(raw
+        .into_iter()
+        .filter(|v| !v.name.is_empty())
+        .map(|v| Volume {
+            name: v.name,
+            driver: v.driver,
+            scope: v.scope,
+            mountpoint: v.mountpoint,
+            labels: v.labels,
+        })
+        .collect())
+}
+
+/// Usage of one volume from `/system/df`; `None` where the Engine said `-1` (unknown,
+/// e.g. non-`local` drivers) or said nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeUsage {
+    /// Bytes used.
+    pub size: Option<u64>,
+    /// Containers referencing the volume.
+    pub ref_count: Option<u64>,
+}
+
+fn known(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+/// Parses `GET /system/df` into per-volume usage. Reads the `VolumeUsage.Items` shape
+/// (API ≥ 1.52 with `verbose=true`; also accepted under the name `VolumesDiskUsage`) and
+/// the legacy `Volumes[].UsageData` shape. A reply with neither is an error, so an Engine
+/// that drops both never shows up as "no volumes".
+pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, String> {
+    let v: serde_json::Value = json(body, "/system/df")?;
+    let Some(obj) = v.as_object() else {
+        return Err("/system/df: not an object".to_string());
+    };
+    let usage = obj
+        .get("VolumeUsage")
+        .or_else(|| obj.get("VolumesDiskUsage"))
+        .filter(|u| !u.is_null());
+    let items = usage.and_then(|u| u.get("Items")).filter(|i| !i.is_null());
+    let list = if let Some(items) = items {
+        items
+    } else if let Some(legacy) = obj.get("Volumes") {
+        legacy
+    } else if let Some(u) = usage {
+        // Items are omitted when empty; then the counts (also omitted when zero) say so.
+        let total = ["TotalVolumes", "TotalCount"]
+            .iter()
+            .filter_map(|k| u.get(*k).and_then(serde_json::Value::as_i64))
+            .max()
+            .unwrap_or(0);
+        if total > 0 {
+            return Err(format!(
+                "/system/df: VolumeUsage reports {total} volume(s) but no Items (verbose not honoured)"
+            ));
+        }
+        &serde_json::Value::Null
+    } else {
+        return Err("/system/df: neither VolumeUsage nor Volumes in the reply".to_string());
+    };
+    let raw: Vec<VolumeRaw> = if list.is_null() {
+        Vec::new()
+    } else {
+        Vec::<VolumeRaw>::deserialize(list)
+            .map_err(|e| format!("/system/df: {}", truncate(&e.to_string())))?
+    };
+    Ok(raw
+        .into_iter()
+        .filter(|v| !v.name.is_empty())
+        .map(|v| {
+            let u = v.usage_data.unwrap_or_default();
+            (
+                v.name,
+                VolumeUsage {
+                    size: known(u.size),
+                    ref_count: known(u.ref_count),
+                },
+            )
+        })
+        .collect())
+}
+
+/// A published port of `GET /containers/json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortBinding {
+    /// Host IP the port is bound to (`0.0.0.0`, `::`, `127.0.0.1`, or empty).
+    pub ip: String,
+    /// Port inside the container.
+    pub private_port: u16,
+    /// Port on the host, when published.
+    pub public_port: Option<u16>,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+}
+
+/// One container of `GET /containers/json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerSummary {
+    /// Full container ID.
+    pub id: String,
+    /// Names, without the leading `/`.
+    pub names: Vec<String>,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+    /// Published and exposed ports.
+    pub ports: Vec<PortBinding>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContainerSummaryRaw {
+    #[serde(rename = "Id", deserialize_with = "nd")]
+    id: String,
+    #[serde(rename = "Names", deserialize_with = "nd")]
+    names: Vec<String>,
+    #[serde(rename = "Labels", deserialize_with = "nd")]
+    labels: BTreeMap<String, String>,
+    #[serde(rename = "Ports", deserialize_with = "nd")]
+    ports: Vec<PortRaw>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PortRaw {
+    #[serde(rename = "IP", deserialize_with = "nd")]
+    ip: String,
+    #[serde(rename = "PrivatePort", deserialize_with = "nd")]
+    private_port: u16,
+    #[serde(rename = "PublicPort", deserialize_with = "nd")]
+    public_port: Option<u16>,
+    #[serde(rename = "Type", deserialize_with = "nd")]
+    protocol: String,
+}
+
+/// Parses `GET /containers/json`.
+pub fn parse_container_list(body: &[u8]) -> Result<Vec<ContainerSummary>, String> {
+    let raw: Vec<ContainerSummaryRaw> = json(body, "/containers/json")?;
+    Ok(raw
+        .into_iter()
+        .filter(|c| !c.id.is_empty())
+        .map(|c| ContainerSummary {
+            id: c.id,
+            names: c
+                .names
+                .into_iter()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .collect(),
+            labels: c.labels,
+            ports: c
+                .ports
+                .into_iter()
+                .map(|p| PortBinding {
+                    ip: p.ip,
+                    private_port: p.private_port,
+                    public_port: p.public_port.filter(|p| *p != 0),
+                    protocol: p.protocol,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// One entry of a container's `Mounts[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountPoint {
+    /// `volume`, `bind`, `tmpfs`, `npipe`, `image`, `cluster`.
+    pub kind: String,
+    /// Volume name (for `volume` mounts).
+    pub name: String,
+    /// Host path (bind) or the volume's location.
+    pub source: String,
+    /// Path inside the container.
+    pub destination: String,
+    /// Volume driver (for `volume` mounts).
+    pub driver: String,
+    /// Mounted read-write.
+    pub rw: bool,
+}
+
+/// The parts of `GET /containers/{id}/json` we use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerInspect {
+    /// Full container ID.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Restarts by the Engine's restart policy.
+    pub restart_count: u64,
+    /// `State.StartedAt` (RFC 3339), empty or the zero time when never started.
+    pub started_at: String,
+    /// `State.Running`.
+    pub running: bool,
+    /// `Config.Env` (`KEY=value`).
+    pub env: Vec<String>,
+    /// `Config.Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `HostConfig.ReadonlyRootfs`.
+    pub readonly_rootfs: bool,
+    /// `Mounts[]` (plus `HostConfig.Tmpfs`).
+    pub mounts: Vec<MountPoint>,
+    /// `Config.Tty`: the log stream is raw, not multiplexed.
+    pub tty: bool,
+    /// The main process's argv (`Path` followed by `Args`).
+    pub argv: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InspectRaw {
+    #[serde(rename = "Id", deserialize_with = "nd")]
+    id: String,
+    #[serde(rename = "Name", deserialize_with = "nd")]
+    name: String,
+    #[serde(rename = "RestartCount", deserialize_with = "nd")]
+    restart_count: u64,
+    #[serde(rename = "State", deserialize_with = "nd")]
+    state: StateRaw,
+    #[serde(rename = "Config", deserialize_with = "nd")]
+    config: ConfigRaw,
+    #[serde(rename = "HostConfig", deserialize_with = "nd")]
+    host_config: HostConfigRaw,
+    #[serde(rename = "Mounts", deserialize_with = "nd")]
+    mounts: Vec<MountRaw>,
+    #[serde(rename = "Path", deserialize_with = "nd")]
+    path: String,
+    #[serde(rename = "Args", deserialize_with = "nd")]
+    args: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StateRaw {
+    #[serde(rename = "StartedAt", deserialize_with = "nd")]
+    started_at: String,
+    #[serde(rename = "Running", deserialize_with = "nd")]
+    running: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConfigRaw {
+    #[serde(rename = "Env", deserialize_with = "nd")]
+    env: Vec<String>,
+    #[serde(rename = "Labels", deserialize_with = "nd")]
+    labels: BTreeMap<String, String>,
+    #[serde(rename = "Tty", deserialize_with = "nd")]
+    tty: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct HostConfigRaw {
+    #[serde(rename = "ReadonlyRootfs", deserialize_with = "nd")]
+    readonly_rootfs: bool,
+    /// `--tmpfs /path:opts` mounts, which `Mounts[]` does not list.
+    #[serde(rename = "Tmpfs", deserialize_with = "nd")]
+    tmpfs: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MountRaw {
+    #[serde(rename = "Type", deserialize_with = "nd")]
+    kind: String,
+    #[serde(rename = "Name", deserialize_with = "nd")]
+    name: String,
+    #[serde(rename = "Source", deserialize_with = "nd")]
+    source: String,
+    #[serde(rename = "Destination", deserialize_with = "nd")]
+    destination: String,
+    #[serde(rename = "Driver", deserialize_with = "nd")]
+    driver: String,
+    #[serde(rename = "RW", deserialize_with = "nd")]
+    rw: bool,
+}
+
+/// Parses `GET /containers/{id}/json`.
+pub fn parse_container_inspect(body: &[u8]) -> Result<ContainerInspect, String> {
+    let raw: InspectRaw = json(body, "/containers/{id}/json")?;
+    if raw.id.is_empty() {
+        return Err("/containers/{id}/json: no Id".to_string());
+    }
+    let mut mounts: Vec<MountPoint> = raw
+        .mounts
+        .into_iter()
+        .map(|m| MountPoint {
+            kind: m.kind,
+            name: m.name,
+            source: m.source,
+            destination: m.destination,
+            driver: m.driver,
+            rw: m.rw,
+        })
+        .collect();
+    // `docker run --tmpfs /path` appears only in HostConfig.Tmpfs.
+    for (dest, opts) in raw.host_config.tmpfs {
+        if !mounts.iter().any(|m| m.destination == dest) {
+            mounts.push(MountPoint {
+                kind: "tmpfs".to_string(),
+                rw: !opts.split(',').any(|o| o == "ro"),
+                destination: dest,
+                ..MountPoint::default()
+            });
+        }
+    }
+    Ok(ContainerInspect {
+        id: raw.id,
+        name: raw.name.trim_start_matches('/').to_string(),
+        restart_count: raw.restart_count,
+        started_at: raw.state.started_at,
+        running: raw.state.running,
+        env: raw.config.env,
+        labels: raw.config.labels,
+        readonly_rootfs: raw.host_config.readonly_rootfs,
+        mounts,
+        tty: raw.config.tty,
+        argv: std::iter::once(raw.path)
+            .filter(|p| !p.is_empty())
+            .chain(raw.args)
+            .collect(),
+    })
+}
+
+/// The `message` of an Engine error reply, or the start of the body.
+pub fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct ErrorRaw {
+        #[serde(deserialize_with = "nd")]
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorRaw>(body) {
+        Ok(e) if !e.message.is_empty() => truncate(&e.message),
+        _ => truncate(String::from_utf8_lossy(body).trim()),
+    }
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("{what}: invalid JSON: {e}"))
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch, exactly (the
+/// Engine's log timestamps have nanoseconds, more than an `f64` holds).
+pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
+    let s = s.trim();
+    // Seconds from the same parser, with the fraction taken out and read as an integer.
+    let (head, frac, tail) = match s.get(19..).and_then(|r| r.strip_prefix('.')) {
+        Some(r) => {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            let mut f: i128 = r[..digits].parse().ok()?;
+            for _ in digits..9 {
+                f *= 10;
+            }
+            (&s[..19], f, &r[digits..])
+        }
+        None => (s.get(..19)?, 0, s.get(19..)?),
+    };
+    let secs = parse_rfc3339(&format!("{head}{tail}"))?;
+    Some(secs as i128 * 1_000_000_000 + frac)
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed) into
+/// Unix seconds. The Engine's "never" (`0001-01-01T00:00:00Z`) and anything before 1970
+/// give `None`.
+pub fn parse_rfc3339(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut frac = 0.0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        frac = format!("0.{}", &r[..digits]).parse().ok()?;
+        rest = &r[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = rest[1..].split_once(':')?;
+            if h.len() != 2 || m.len() != 2 {
+                return None;
+            }
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    (secs > 0).then_some(secs as f64 + frac)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_parse_and_order() {
+        assert_eq!(ApiVersion::parse("1.41"), Some(ApiVersion::new(1, 41)));
+        assert_eq!(ApiVersion::parse("v1.52"), Some(ApiVersion::new(1, 52)));
+        assert_eq!(ApiVersion::parse("1"), None);
+        assert_eq!(ApiVersion::parse("x.y"), None);
+        assert!(ApiVersion::new(1, 9) < ApiVersion::new(1, 41));
+        assert!(ApiVersion::new(1, 44) >= DF_TYPE_FILTER_SINCE);
+        assert_eq!(ApiVersion::new(1, 41).to_string(), "1.41");
+    }
+
+    #[test]
+    fn version_needs_api_version() {
+        let v = parse_version(
+            br#"{"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12","Extra":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.server_version, "20.10.24");
+        assert_eq!(v.api_version, ApiVersion::new(1, 41));
+        assert_eq!(v.min_api_version, Some(ApiVersion::new(1, 12)));
+        assert!(parse_version(br#"{"Version":"x"}"#).is_err());
+        assert!(parse_version(b"<html>").is_err());
+        assert!(parse_version(b"[]").is_err());
+        assert!(parse_version(br#"{"ApiVersion":null}"#).is_err());
+    }
+
+    #[test]
+    fn info_fields() {
+        let i = parse_info(
+            br#"{"Driver":"overlay2","DockerRootDir":"/var/lib/docker","Plugins":null}"#,
+        )
+        .unwrap();
+        assert_eq!(i.storage_driver, "overlay2");
+        assert_eq!(i.docker_root_dir, "/var/lib/docker");
+        assert!(parse_info(b"{}").is_err());
+        assert!(parse_info(b"null").is_err());
+    }
+
+    #[test]
+    fn volume_list_tolerates_nulls() {
+        let v = parse_volume_list(br#"{"Volumes":[{"Name":"a","Driver":"local","Labels":null,"Options":null,"Scope":"local","Mountpoint":"/m"},{"Name":""},{"Name":"b","Labels":{"com.docker.compose.project":"p"}}],"Warnings":null}"#).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].name, "a");
+        assert!(v[0].labels.is_empty());
+        assert_eq!(v[1].labels[LABEL_COMPOSE_PROJECT], "p");
+        assert!(
+            parse_volume_list(br#"{"Volumes":null}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_volume_list(br#"{"message":"x"}"#).is_err());
+        assert!(parse_volume_list(br#"{"Volumes":[1,2]}"#).is_err());
+    }
+
+    #[test]
+    fn anonymous_volumes() {
+        let hex = "a".repeat(64);
+        assert!(is_anonymous_volume_name(&hex));
+        assert!(!is_anonymous_volume_name(&"g".repeat(64)));
+        assert!(!is_anonymous_volume_name("pgdata"));
+        let labelled = Volume {
+            name: "x".into(),
+            labels: BTreeMap::from([(LABEL_ANONYMOUS_VOLUME.to_string(), String::new())]),
+            ..Volume::default()
+        };
+        assert!(labelled.is_anonymous());
+    }
+
+    #[test]
+    fn disk_usage_legacy_shape() {
+        let du = parse_disk_usage(
+            br#"{"LayersSize":1,"Images":[],"Volumes":[
+            {"Name":"a","Driver":"local","UsageData":{"Size":123000,"RefCount":1}},
+            {"Name":"nfs","Driver":"nfs","UsageData":{"Size":-1,"RefCount":-1}},
+            {"Name":"nodata","Driver":"local","UsageData":null}
+        ],"BuildCache":null}"#,
+        )
+        .unwrap();
+        assert_eq!(du["a"].size, Some(123000));
+        assert_eq!(du["a"].ref_count, Some(1));
+        assert_eq!(du["nfs"], VolumeUsage::default());
+        assert_eq!(du["nodata"], VolumeUsage::default());
+    }
+
+    #[test]
+    fn disk_usage_volume_usage_shape() {
+        let verbose = br#"{"VolumeUsage":{"ActiveVolumes":1,"TotalVolumes":2,"TotalSize":5,"Reclaimable":0,
+            "Items":[{"Name":"a","UsageData":{"Size":5,"RefCount":1}},{"Name":"b","UsageData":{"Size":0,"RefCount":0}}]}}"#;
+        let du = parse_disk_usage(verbose).unwrap();
+        assert_eq!(du["a"].size, Some(5));
+        assert_eq!(du["b"].size, Some(0));
+        // The same under the alternative key name.
+        let alt = String::from_utf8_lossy(verbose).replace("VolumeUsage", "VolumesDiskUsage");
+        assert_eq!(parse_disk_usage(alt.as_bytes()).unwrap(), du);
+        // Legacy arrays plus the summary (1.52 without verbose): the legacy arrays are read.
+        let both = br#"{"Volumes":[{"Name":"a","UsageData":{"Size":5,"RefCount":1}}],"VolumeUsage":{"TotalVolumes":1,"TotalSize":5}}"#;
+        assert_eq!(parse_disk_usage(both).unwrap()["a"].size, Some(5));
+        // Summary only, with volumes: the per-volume data is missing — an error, not "empty".
+        let summary = br#"{"VolumeUsage":{"TotalVolumes":3,"TotalSize":5}}"#;
+        assert!(parse_disk_usage(summary).is_err());
+        // Summary only with zero volumes (Items and counts omitted): empty.
+        assert!(
+            parse_disk_usage(br#"{"VolumeUsage":{}}"#)
+                .unwrap()
+                .is_empty()
+        );
+        // Neither shape.
+        assert!(parse_disk_usage(br#"{"Images":[]}"#).is_err());
+        assert!(parse_disk_usage(b"garbage").is_err());
+    }
+
+    #[test]
+    fn containers_and_inspect() {
+        let list = parse_container_list(br#"[{"Id":"abc","Names":["/redis-1"],"Labels":{"com.docker.compose.service":"redis"},
+            "Ports":[{"IP":"0.0.0.0","PrivatePort":6379,"PublicPort":16379,"Type":"tcp"},{"PrivatePort":6380,"Type":"tcp"}]}]"#).unwrap();
+        assert_eq!(list[0].names, vec!["redis-1"]);
+        assert_eq!(list[0].ports[0].public_port, Some(16379));
+        assert_eq!(list[0].ports[1].public_port, None);
+        let i = parse_container_inspect(br#"{"Id":"abc","Name":"/pg","RestartCount":2,
+            "State":{"Running":true,"StartedAt":"2026-11-29T15:20:32.434560693Z"},
+            "Path":"docker-entrypoint.sh","Args":["postgres","-c","log_line_prefix=%m %d "],
+            "Config":{"Env":["PGDATA=/var/lib/postgresql/data"],"Labels":null,"Tty":true},
+            "HostConfig":{"ReadonlyRootfs":false},
+            "Mounts":[{"Type":"volume","Name":"pgdata","Source":"/var/lib/docker/volumes/pgdata/_data","Destination":"/var/lib/postgresql/data","Driver":"local","Mode":"z","RW":true}]}"#).unwrap();
+        assert_eq!(i.name, "pg");
+        assert_eq!(i.restart_count, 2);
+        assert_eq!(i.mounts[0].name, "pgdata");
+        assert!(i.tty);
+        assert_eq!(
+            i.argv,
+            vec![
+                "docker-entrypoint.sh",
+                "postgres",
+                "-c",
+                "log_line_prefix=%m %d "
+            ]
+        );
+        assert!(i.mounts[0].rw);
+        assert!(parse_container_inspect(b"{}").is_err());
+        // --tmpfs mounts are only in HostConfig.Tmpfs.
+        let t = parse_container_inspect(
+            br#"{"Id":"t","Mounts":[{"Type":"tmpfs","Destination":"/b","RW":true}],
+            "HostConfig":{"Tmpfs":{"/a":"size=1m","/ro":"ro,size=1m","/b":""}}}"#,
+        )
+        .unwrap();
+        let kinds: Vec<(&str, &str, bool)> = t
+            .mounts
+            .iter()
+            .map(|m| (m.kind.as_str(), m.destination.as_str(), m.rw))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("tmpfs", "/b", true),
+                ("tmpfs", "/a", true),
+                ("tmpfs", "/ro", false)
+            ]
+        );
+        assert!(parse_container_list(b"{}").is_err());
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            error_message(br#"{"message":"No such container: x"}"#),
+            "No such container: x"
+        );
+        assert_eq!(error_message(b"plain text\n"), "plain text");
+        assert!(error_message("é".repeat(300).as_bytes()).ends_with("..."));
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:10Z"), Some(10.0));
+        let t = parse_rfc3339("2026-11-29T15:20:32.5Z").unwrap();
+        assert_eq!(t, 1_795_965_632.5);
+        assert_eq!(
+            parse_rfc3339("2026-11-29T16:20:32.5+01:00"),
+            Some(1_795_965_632.5)
+        );
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339(""), None);
+        assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2026-11-29T15:20:32"), None);
+        assert_eq!(parse_rfc3339("2026-11-29T15:20:32.Z"), None);
+        assert_eq!(parse_rfc3339("２026-11-29T15:20:32Z"), None);
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-29T15:20:32.434560693Z"),
+            Some(1_795_965_632_434_560_693)
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-29T15:20:32.5Z"),
+            Some(1_795_965_632_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-29T15:20:32Z"),
+            Some(1_795_965_632_000_000_000)
+        );
+        assert_eq!(parse_rfc3339_nanos("2026-11-29T15:20:32.1234567890Z"), None);
+        assert_eq!(parse_rfc3339_nanos("x"), None);
+    }
+}

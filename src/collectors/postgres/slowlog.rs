@@ -1,0 +1,1092 @@
+//! Counting the statements that PostgreSQL itself logged as slow.
+//!
+//! With `log_min_duration_statement ≥ 0` the server writes one `duration: … ms  statement:`
+//! (or `execute`/`parse`/`bind`/`fastpath function call`) line per statement that ran at
+//! least that long. [`LogFollower`] reads the server's log file incrementally from where
+//! it was when the exporter started (a fresh exporter starts at the end, its counters at
+//! 0), follows it across rotation (a new inode under the same path) and truncation
+//! (`copytruncate`), and counts every such line exactly once, per database, with a
+//! histogram of the durations.
+//!
+//! Formats: `stderr` (any `log_line_prefix`; the database comes from `%d` when the prefix
+//! has it, else the line is counted under `datname=""`), `csvlog` (records may span lines)
+//! and `jsonlog`; the format is recognised per record, so one parser serves all three.
+//! Messages must be in English (`lc_messages` `C` or `en_*`), as the server's own log
+//! tooling (pgBadger) also requires.
+//!
+//! Everything here is synchronous and pure apart from the file reads; the collector runs
+//! [`LogFollower::poll`] on a blocking thread from a background task and before each scrape.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Upper bounds (seconds) of the slow-statement duration histogram.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// Distinct database names tracked; further names are counted under [`OVERFLOW_DB`]
+/// (names come from the log, so they are bounded defensively).
+pub const MAX_DATABASES: usize = 200;
+
+/// The `datname` used once [`MAX_DATABASES`] is reached.
+pub const OVERFLOW_DB: &str = "__other__";
+
+/// A record longer than this without its end is garbage: it is dropped and the reader
+/// resynchronises at the next line.
+const MAX_RECORD: usize = 1 << 20;
+
+/// Bytes read per poll at most (the rest is read by the next poll).
+const MAX_READ_PER_POLL: u64 = 64 << 20;
+
+/// How long a rotated-away file is still drained (the server may write to its old file
+/// descriptor until it reopens the log).
+const DRAIN_ROTATED_FOR: Duration = Duration::from_secs(10);
+
+/// Slow statements of one database.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DbSlow {
+    /// Statements logged as slow.
+    pub count: u64,
+    /// Per [`DURATION_BUCKETS`] bound, the number of statements at or below it (not
+    /// cumulative; the renderer accumulates).
+    pub buckets: Vec<u64>,
+    /// Sum of the durations in seconds.
+    pub sum_seconds: f64,
+}
+
+impl DbSlow {
+    fn observe(&mut self, seconds: f64) {
+        if self.buckets.len() != DURATION_BUCKETS.len() {
+            self.buckets = vec![0; DURATION_BUCKETS.len()];
+        }
+        self.count += 1;
+        self.sum_seconds += seconds;
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i] += 1;
+        }
+    }
+
+    /// Cumulative `(upper bound, count)` pairs, as Prometheus histograms want them.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut acc = 0;
+        DURATION_BUCKETS
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                acc += self.buckets.get(i).copied().unwrap_or(0);
+                (*b, acc)
+            })
+            .collect()
+    }
+}
+
+/// What the follower has counted so far, copied into each scrape's snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SlowLogSnapshot {
+    /// `datname → counts`; `""` when the log line did not say which database.
+    pub per_db: BTreeMap<String, DbSlow>,
+    /// False while the file cannot be opened or read.
+    pub readable: bool,
+    /// Why it cannot be read (for the log line and the landing page).
+    pub error: Option<String>,
+    /// False when stderr lines are being counted without a database (`%d` missing from
+    /// `log_line_prefix`), so `datname=""` is where the counts go.
+    pub attributes_database: bool,
+}
+
+/// One slow statement found in the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowEntry {
+    /// Database, when the record says.
+    pub datname: Option<String>,
+    /// Duration in milliseconds, as logged.
+    pub duration_ms: f64,
+}
+
+// ---- parsing ----------------------------------------------------------------------
+
+/// Parses the message of a `LOG` record: `duration: 1234.567 ms  statement: …` (and the
+/// `execute`, `parse`, `bind` and `fastpath function call` variants that
+/// `log_min_duration_statement` produces). A bare `duration: 0.1 ms` from `log_duration`
+/// and auto_explain's `duration: … ms  plan:` are not statements logged as slow.
+pub fn parse_duration_message(msg: &str) -> Option<f64> {
+    let rest = msg.strip_prefix("duration: ")?;
+    let (number, rest) = rest.split_once(" ms  ")?;
+    let ms: f64 = number.trim().parse().ok()?;
+    if !ms.is_finite() || ms < 0.0 {
+        return None;
+    }
+    const KINDS: &[&str] = &[
+        "statement: ",
+        "execute ",
+        "parse ",
+        "bind ",
+        "fastpath function call: ",
+    ];
+    KINDS.iter().any(|k| rest.starts_with(k)).then_some(ms)
+}
+
+/// One token of a `log_line_prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tok {
+    Lit(String),
+    Esc(char),
+}
+
+/// A parsed `log_line_prefix`, used to find `%d` (the database) in stderr lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixTemplate {
+    raw: String,
+    tokens: Vec<Tok>,
+}
+
+impl PrefixTemplate {
+    /// Parses a `log_line_prefix` value. `%q` is dropped (duration lines always come from
+    /// sessions, for which the whole prefix is printed); padding (`%-10u`) is accepted.
+    pub fn parse(prefix: &str) -> PrefixTemplate {
+        let mut tokens = Vec::new();
+        let mut lit = String::new();
+        let mut chars = prefix.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                lit.push(c);
+                continue;
+            }
+            // Optional padding: '-' and digits.
+            if chars.peek() == Some(&'-') {
+                chars.next();
+            }
+            while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+                chars.next();
+            }
+            match chars.next() {
+                Some('%') => lit.push('%'),
+                Some('q') => {}
+                Some(e) => {
+                    if !lit.is_empty() {
+                        tokens.push(Tok::Lit(std::mem::take(&mut lit)));
+                    }
+                    tokens.push(Tok::Esc(e));
+                }
+                None => lit.push('%'),
+            }
+        }
+        if !lit.is_empty() {
+            tokens.push(Tok::Lit(lit));
+        }
+        PrefixTemplate {
+            raw: prefix.to_string(),
+            tokens,
+        }
+    }
+
+    /// The `log_line_prefix` this was parsed from.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// True when the prefix prints the database (`%d`).
+    pub fn has_database(&self) -> bool {
+        self.tokens.contains(&Tok::Esc('d'))
+    }
+
+    /// Matches a `LOG` line: returns the database (when the prefix has `%d`) and the
+    /// message after `LOG:  `. `None` when the line does not fit the prefix or is not a
+    /// `LOG` line.
+    fn match_log_line<'a>(&self, line: &'a str) -> Option<(Option<String>, &'a str)> {
+        const SEVERITY: &str = "LOG:  ";
+        let mut pos = 0;
+        let mut db = None;
+        let n = self.tokens.len();
+        let mut i = 0;
+        while i < n {
+            match &self.tokens[i] {
+                Tok::Lit(s) => {
+                    if !line[pos..].starts_with(s.as_str()) {
+                        return None;
+                    }
+                    pos += s.len();
+                }
+                Tok::Esc(e) => {
+                    // The value runs to the next literal; when that literal ends the
+                    // prefix, to that literal followed by the severity, so values with
+                    // spaces (timestamps, database names) are taken whole.
+                    let (term, consumed_lit) = match self.tokens.get(i + 1) {
+                        Some(Tok::Lit(s)) if i + 2 == n => (format!("{s}{SEVERITY}"), true),
+                        Some(Tok::Lit(s)) => (s.clone(), true),
+                        Some(Tok::Esc(_)) => return None,
+                        None => (SEVERITY.to_string(), false),
+                    };
+                    let end = pos + line[pos..].find(term.as_str())?;
+                    let value = line[pos..end].trim();
+                    if *e == 'd' {
+                        db = Some(if value == "[unknown]" {
+                            String::new()
+                        } else {
+                            value.to_string()
+                        });
+                    }
+                    pos = end;
+                    if consumed_lit {
+                        if let Some(Tok::Lit(s)) = self.tokens.get(i + 1) {
+                            pos += s.len();
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        let msg = line[pos..].strip_prefix(SEVERITY)?;
+        Some((db, msg))
+    }
+}
+
+/// Finds a `db=NAME` (or `database=NAME`) field in a prefix, for lines read before the
+/// server's `log_line_prefix` is known.
+fn heuristic_db(prefix: &str) -> Option<String> {
+    for key in ["database=", "db="] {
+        let mut from = 0;
+        while let Some(i) = prefix[from..].find(key) {
+            let at = from + i;
+            let boundary = at == 0
+                || prefix[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| !c.is_alphanumeric() && c != '_');
+            if boundary {
+                let rest = &prefix[at + key.len()..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | ')' | ';'))
+                    .unwrap_or(rest.len());
+                return Some(rest[..end].to_string());
+            }
+            from = at + key.len();
+        }
+    }
+    None
+}
+
+/// Parses one stderr line. With the server's prefix template the database comes from
+/// `%d`; without one (or when the line does not fit it) the line is searched for
+/// `LOG:  duration: ` and a `db=` field.
+pub fn parse_stderr_line(line: &str, prefix: Option<&PrefixTemplate>) -> Option<SlowEntry> {
+    if line.starts_with(['\t', ' ']) {
+        // Continuation of a multi-line statement text, never a record of its own.
+        return None;
+    }
+    if let Some(t) = prefix
+        && let Some((db, msg)) = t.match_log_line(line)
+    {
+        let duration_ms = parse_duration_message(msg)?;
+        return Some(SlowEntry {
+            datname: if t.has_database() { db } else { None },
+            duration_ms,
+        });
+    }
+    let at = line.find("LOG:  duration: ")?;
+    let duration_ms = parse_duration_message(&line[at + "LOG:  ".len()..])?;
+    Some(SlowEntry {
+        datname: heuristic_db(&line[..at]),
+        duration_ms,
+    })
+}
+
+/// Splits one CSV record (RFC 4180: `"` quotes, `""` escapes, newlines inside quotes).
+/// `None` when the quotes do not balance.
+pub fn parse_csv_record(rec: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = rec.chars().peekable();
+    let mut in_quotes = false;
+    let mut quoted_field = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() && !quoted_field => {
+                in_quotes = true;
+                quoted_field = true;
+            }
+            ',' => {
+                fields.push(std::mem::take(&mut field));
+                quoted_field = false;
+            }
+            '\r' | '\n' => {}
+            c => field.push(c),
+        }
+    }
+    if in_quotes {
+        return None;
+    }
+    fields.push(field);
+    Some(fields)
+}
+
+/// Parses one csvlog record: `database_name` is field 2, `error_severity` 11, `message` 13.
+pub fn parse_csv_line(rec: &str) -> Option<SlowEntry> {
+    let f = parse_csv_record(rec)?;
+    if f.len() < 14 || f[11] != "LOG" {
+        return None;
+    }
+    Some(SlowEntry {
+        datname: Some(f[2].clone()),
+        duration_ms: parse_duration_message(&f[13])?,
+    })
+}
+
+/// Parses one jsonlog record (`dbname`, `error_severity`, `message`).
+pub fn parse_json_line(rec: &str) -> Option<SlowEntry> {
+    let v: serde_json::Value = serde_json::from_str(rec.trim()).ok()?;
+    if v.get("error_severity")?.as_str()? != "LOG" {
+        return None;
+    }
+    let duration_ms = parse_duration_message(v.get("message")?.as_str()?)?;
+    Some(SlowEntry {
+        datname: Some(
+            v.get("dbname")
+                .and_then(|d| d.as_str())
+                .unwrap_or("")
+                .to_string(),
+        ),
+        duration_ms,
+    })
+}
+
+/// True when a record starts like a csvlog record: a timestamp (`2024-05-01 12:00:00.123
+/// UTC`) directly followed by a comma.
+pub fn looks_like_csv_start(b: &[u8]) -> bool {
+    let head = &b[..b.len().min(64)];
+    if head.len() < 11 || !head[..4].iter().all(u8::is_ascii_digit) || head[4] != b'-' {
+        return false;
+    }
+    let Some(comma) = head.iter().position(|&c| c == b',') else {
+        return false;
+    };
+    let ts = &head[..comma];
+    ts.iter().filter(|&&c| c == b' ').count() <= 2 && !ts.contains(&b'[')
+}
+
+/// Parses one record of any format.
+pub fn parse_record(rec: &str, prefix: Option<&PrefixTemplate>) -> Option<SlowEntry> {
+    if rec.starts_with('{') {
+        parse_json_line(rec)
+    } else if looks_like_csv_start(rec.as_bytes()) {
+        parse_csv_line(rec)
+    } else {
+        parse_stderr_line(rec, prefix)
+    }
+}
+
+/// Takes complete records off the front of `buf` (csvlog records end at a newline outside
+/// quotes; stderr and jsonlog records at a newline). Incomplete data stays in `buf`;
+/// garbage without an end beyond `MAX_RECORD` (1 MiB) is dropped line by line.
+pub fn split_records(buf: &mut Vec<u8>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    loop {
+        let rest = &buf[start..];
+        if rest.is_empty() {
+            break;
+        }
+        let end = if looks_like_csv_start(rest) {
+            let mut in_quotes = false;
+            let mut end = None;
+            for (i, &c) in rest.iter().enumerate() {
+                match c {
+                    b'"' => in_quotes = !in_quotes,
+                    b'\n' if !in_quotes => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            end
+        } else {
+            rest.iter().position(|&c| c == b'\n')
+        };
+        match end {
+            Some(e) => {
+                out.push(String::from_utf8_lossy(&rest[..e]).into_owned());
+                start += e + 1;
+            }
+            None if rest.len() > MAX_RECORD => {
+                // No end in sight: drop the first line and resynchronise.
+                match rest.iter().position(|&c| c == b'\n') {
+                    Some(nl) => start += nl + 1,
+                    None => start = buf.len(),
+                }
+            }
+            None => break,
+        }
+    }
+    buf.drain(..start);
+    out
+}
+
+// ---- the follower -------------------------------------------------------------------
+
+/// Identity of a file: `(device, inode)`.
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// One open log file and where we are in it.
+struct Open {
+    file: File,
+    id: (u64, u64),
+    offset: u64,
+    pending: Vec<u8>,
+}
+
+impl Open {
+    /// Reads what was appended since the last read (at most `limit` bytes) and returns the
+    /// complete records.
+    fn read_new(&mut self, limit: u64) -> std::io::Result<Vec<String>> {
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        let mut chunk = Vec::new();
+        (&mut self.file).take(limit).read_to_end(&mut chunk)?;
+        self.offset += chunk.len() as u64;
+        self.pending.extend_from_slice(&chunk);
+        Ok(split_records(&mut self.pending))
+    }
+}
+
+/// Where reading starts when the file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resume {
+    /// At its current end (what existed when the exporter started is history).
+    AtEnd,
+    /// At its beginning (a file that appeared after the exporter started is all new).
+    FromStart,
+    /// Where a read error left us, if it is still the same file; else from its start.
+    At((u64, u64), u64),
+}
+
+/// Follows one server log file. See the module documentation.
+pub struct LogFollower {
+    path: PathBuf,
+    current: Option<Open>,
+    /// The file rotated away from, still drained for a while.
+    rotated: Option<(Open, Instant)>,
+    /// Where to start when the path is (re)opened.
+    resume: Resume,
+    /// csvlog/jsonlog by its name (`.csv`, `.json`): records always name the database.
+    structured: bool,
+    prefix: Option<PrefixTemplate>,
+    stats: SlowLogSnapshot,
+}
+
+impl LogFollower {
+    /// Opens the file and positions at its end: only what is logged from now on counts.
+    pub fn new(path: &Path) -> LogFollower {
+        let mut f = LogFollower {
+            path: path.to_path_buf(),
+            current: None,
+            rotated: None,
+            resume: Resume::AtEnd,
+            structured: path.extension().is_some_and(|e| e == "csv" || e == "json"),
+            prefix: None,
+            stats: SlowLogSnapshot::default(),
+        };
+        if let Err(e) = f.open() {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                f.resume = Resume::FromStart;
+            }
+            f.fail(&e);
+        }
+        f
+    }
+
+    /// The path followed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets the server's `log_line_prefix` (known after the first successful scrape).
+    pub fn set_prefix(&mut self, prefix: &str) {
+        if self.prefix.as_ref().is_none_or(|p| p.raw() != prefix) {
+            self.prefix = Some(PrefixTemplate::parse(prefix));
+        }
+    }
+
+    /// A copy of the counts.
+    pub fn snapshot(&self) -> SlowLogSnapshot {
+        let mut s = self.stats.clone();
+        s.attributes_database = self.attributes_database();
+        s
+    }
+
+    /// False when stderr lines are counted without a database: the file is not csvlog or
+    /// jsonlog and the server's `log_line_prefix` has no `%d`.
+    pub fn attributes_database(&self) -> bool {
+        self.structured || self.prefix.as_ref().is_none_or(|p| p.has_database())
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        self.stats.readable = false;
+        self.stats.error = Some(format!("{}: {e}", self.path.display()));
+    }
+
+    /// Opens the path, positioned as [`Resume`] says; later opens of a new file start at
+    /// its beginning.
+    fn open(&mut self) -> std::io::Result<()> {
+        let file = File::open(&self.path)?;
+        let meta = file.metadata()?;
+        let id = file_id(&meta);
+        let offset = match self.resume {
+            Resume::AtEnd => meta.len(),
+            Resume::FromStart => 0,
+            Resume::At(last, off) if last == id && meta.len() >= off => off,
+            Resume::At(..) => 0,
+        };
+        self.resume = Resume::FromStart;
+        self.current = Some(Open {
+            file,
+            id,
+            offset,
+            pending: Vec::new(),
+        });
+        self.stats.readable = true;
+        self.stats.error = None;
+        Ok(())
+    }
+
+    fn count(&mut self, records: Vec<String>) {
+        for rec in records {
+            let Some(entry) = parse_record(&rec, self.prefix.as_ref()) else {
+                continue;
+            };
+            let mut db = entry.datname.unwrap_or_default();
+            if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
+                db = OVERFLOW_DB.to_string();
+            }
+            self.stats
+                .per_db
+                .entry(db)
+                .or_default()
+                .observe(entry.duration_ms / 1000.0);
+        }
+    }
+
+    /// Reads everything new: drains a rotated-away file, notices rotation (new inode) and
+    /// truncation (size below our offset), and counts the complete records. Never panics;
+    /// I/O errors are kept in the snapshot.
+    pub fn poll(&mut self) {
+        if self.prefix.is_none() && !self.structured {
+            // A stderr log cannot be attributed before the server's log_line_prefix is
+            // known (the first successful scrape hands it over): leave the bytes in the
+            // file until then. The open handle keeps a rotated file readable meanwhile.
+            return;
+        }
+        // A file rotated away earlier: whatever the server still appended to it.
+        if let Some((mut old, since)) = self.rotated.take() {
+            if let Ok(recs) = old.read_new(MAX_READ_PER_POLL) {
+                self.count(recs);
+            }
+            if since.elapsed() < DRAIN_ROTATED_FOR {
+                self.rotated = Some((old, since));
+            }
+        }
+        // Where the path points now.
+        let on_disk = match std::fs::metadata(&self.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                self.fail(&e);
+                return;
+            }
+        };
+        match (&mut self.current, on_disk) {
+            (None, None) => {
+                if self.resume == Resume::AtEnd {
+                    // Missing now: whatever appears under the name later is new.
+                    self.resume = Resume::FromStart;
+                }
+                self.stats.readable = false;
+                self.stats.error = Some(format!("{}: not found", self.path.display()));
+                return;
+            }
+            (None, Some(_)) => {
+                if let Err(e) = self.open() {
+                    self.fail(&e);
+                    return;
+                }
+            }
+            (Some(cur), Some(meta)) if file_id(&meta) != cur.id => {
+                // Rotated: finish the old file, keep draining it a little, start the new
+                // one from its beginning.
+                if let Ok(recs) = cur.read_new(MAX_READ_PER_POLL) {
+                    self.count(recs);
+                }
+                if let Some(old) = self.current.take() {
+                    self.rotated = Some((old, Instant::now()));
+                }
+                self.resume = Resume::FromStart;
+                if let Err(e) = self.open() {
+                    self.fail(&e);
+                    return;
+                }
+            }
+            (Some(cur), Some(meta)) if meta.len() < cur.offset => {
+                // Truncated in place (copytruncate): everything in it now is new.
+                cur.offset = 0;
+                cur.pending.clear();
+            }
+            (Some(_), None) => {
+                // Renamed away and not yet recreated: keep draining it; the new file is
+                // noticed as a rotation when it appears.
+            }
+            (Some(_), Some(_)) => {}
+        }
+        if let Some(cur) = &mut self.current {
+            match cur.read_new(MAX_READ_PER_POLL) {
+                Ok(recs) => {
+                    self.stats.readable = true;
+                    self.stats.error = None;
+                    self.count(recs);
+                }
+                Err(e) => {
+                    // Resume exactly here if the same file becomes readable again.
+                    if let Some(cur) = self.current.take() {
+                        let at = cur.offset.saturating_sub(cur.pending.len() as u64);
+                        self.resume = Resume::At(cur.id, at);
+                    }
+                    self.fail(&e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn duration_messages() {
+        assert_eq!(
+            parse_duration_message("duration: 1201.234 ms  statement: SELECT pg_sleep(1.2)"),
+            Some(1201.234)
+        );
+        assert_eq!(
+            parse_duration_message("duration: 1500.000 ms  execute <unnamed>: SELECT 1"),
+            Some(1500.0)
+        );
+        assert_eq!(
+            parse_duration_message("duration: 2.5 ms  parse s1: SELECT 1"),
+            Some(2.5)
+        );
+        assert_eq!(
+            parse_duration_message("duration: 3 ms  bind s1: SELECT 1"),
+            Some(3.0)
+        );
+        assert_eq!(
+            parse_duration_message(
+                "duration: 3.1 ms  fastpath function call: \"lo_open\" (OID 952)"
+            ),
+            Some(3.1)
+        );
+        // log_duration's bare line and auto_explain are not slow statements.
+        assert_eq!(parse_duration_message("duration: 0.051 ms"), None);
+        assert_eq!(
+            parse_duration_message("duration: 1200.1 ms  plan:\n Seq Scan"),
+            None
+        );
+        assert_eq!(
+            parse_duration_message("duration: NaN ms  statement: x"),
+            None
+        );
+        assert_eq!(
+            parse_duration_message("duration: -1 ms  statement: x"),
+            None
+        );
+        assert_eq!(parse_duration_message("statement: SELECT 1"), None);
+        assert_eq!(
+            parse_duration_message("duration: abc ms  statement: x"),
+            None
+        );
+    }
+
+    #[test]
+    fn stderr_with_database_in_prefix() {
+        let t = PrefixTemplate::parse("%m [%p] %q%u@%d ");
+        assert!(t.has_database());
+        let e = parse_stderr_line(
+            "2024-05-01 12:00:00.123 +07 [4242] app@my db LOG:  duration: 1201.5 ms  statement: SELECT pg_sleep(1.2)",
+            Some(&t),
+        )
+        .unwrap();
+        assert_eq!(e.datname.as_deref(), Some("my db"));
+        assert_eq!(e.duration_ms, 1201.5);
+        // Other severities and plain statements are not counted.
+        assert_eq!(
+            parse_stderr_line(
+                "2024-05-01 12:00:00.123 +07 [4242] app@db ERROR:  duration: 1 ms  statement: x",
+                Some(&t)
+            ),
+            None
+        );
+        assert_eq!(
+            parse_stderr_line(
+                "2024-05-01 12:00:00.123 +07 [4242] app@db LOG:  statement: SELECT 1",
+                Some(&t)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn stderr_prefix_variants() {
+        let t = PrefixTemplate::parse("%t [%p-%l] user=%u,db=%d,app=%a,client=%h ");
+        let e = parse_stderr_line(
+            "2024-05-01 12:00:00 UTC [99-3] user=u,db=shop,app=psql,client=127.0.0.1 LOG:  duration: 5000.1 ms  execute S_1: SELECT 1",
+            Some(&t),
+        )
+        .unwrap();
+        assert_eq!(e.datname.as_deref(), Some("shop"));
+        // Padding and %% are understood.
+        let t = PrefixTemplate::parse("%%%-10d|");
+        let e =
+            parse_stderr_line("%shop      |LOG:  duration: 1 ms  statement: x", Some(&t)).unwrap();
+        assert_eq!(e.datname.as_deref(), Some("shop"));
+        // Without %d the database is unknown.
+        let t = PrefixTemplate::parse("%m [%p] ");
+        assert!(!t.has_database());
+        let e = parse_stderr_line(
+            "2024-05-01 12:00:00.123 UTC [7] LOG:  duration: 1000.001 ms  statement: SELECT 2",
+            Some(&t),
+        )
+        .unwrap();
+        assert_eq!(e.datname, None);
+        assert_eq!(e.duration_ms, 1000.001);
+        // Empty prefix.
+        let t = PrefixTemplate::parse("");
+        assert!(parse_stderr_line("LOG:  duration: 1 ms  statement: x", Some(&t)).is_some());
+    }
+
+    #[test]
+    fn stderr_without_known_prefix_uses_heuristics() {
+        let e = parse_stderr_line(
+            "2024-05-01 12:00:00 UTC [1] db=orders,user=x LOG:  duration: 1100 ms  statement: SELECT 1",
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.datname.as_deref(), Some("orders"));
+        let e = parse_stderr_line(
+            "2024-05-01 12:00:00 UTC [1] LOG:  duration: 1100 ms  statement: SELECT 1",
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.datname, None);
+        // A prefix that does not fit the line falls back to searching.
+        let t = PrefixTemplate::parse("[%p] %d: ");
+        let e = parse_stderr_line(
+            "2024-05-01 LOG:  duration: 1100 ms  statement: SELECT 1",
+            Some(&t),
+        )
+        .unwrap();
+        assert_eq!(e.datname, None);
+        // Continuation lines of a multi-line statement never count.
+        assert_eq!(
+            parse_stderr_line("\tLOG:  duration: 5 ms  statement: x", None),
+            None
+        );
+    }
+
+    #[test]
+    fn csv_records() {
+        let rec = "2024-05-01 12:00:00.123 +07,\"app\",\"shop\",4242,\"127.0.0.1:5000\",6630a1b0.1092,3,\"SELECT\",2024-05-01 11:59:58 +07,3/12,0,LOG,00000,\"duration: 1201.234 ms  statement: SELECT pg_sleep(1.2),\n  'a \"\"quoted\"\" text'\",,,,,,,,\"psql\",\"client backend\",,0";
+        assert!(looks_like_csv_start(rec.as_bytes()));
+        let e = parse_record(rec, None).unwrap();
+        assert_eq!(e.datname.as_deref(), Some("shop"));
+        assert_eq!(e.duration_ms, 1201.234);
+        let f = parse_csv_record(rec).unwrap();
+        assert!(f[13].contains("'a \"quoted\" text'"));
+        // Unbalanced quotes, too few fields, other severities.
+        assert_eq!(parse_csv_record("a,\"b"), None);
+        assert_eq!(parse_csv_line("2024-05-01 12:00:00 UTC,a,b"), None);
+        let err = rec.replace(",LOG,", ",ERROR,");
+        assert_eq!(parse_record(&err, None), None);
+    }
+
+    #[test]
+    fn json_records() {
+        let rec = r#"{"timestamp":"2024-05-01 12:00:00.123 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: 1300.5 ms  statement: SELECT pg_sleep(1.3)","backend_type":"client backend"}"#;
+        let e = parse_record(rec, None).unwrap();
+        assert_eq!(e.datname.as_deref(), Some("shop"));
+        assert_eq!(e.duration_ms, 1300.5);
+        assert_eq!(parse_record("{garbage", None), None);
+        assert_eq!(
+            parse_record(
+                r#"{"error_severity":"LOG","message":"checkpoint starting"}"#,
+                None
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn stderr_lines_are_not_csv() {
+        assert!(!looks_like_csv_start(
+            b"2024-05-01 12:00:00.123 UTC [42] LOG:  duration: 1 ms  statement: SELECT 1, 2"
+        ));
+        assert!(!looks_like_csv_start(b"LOG:  x,y"));
+        assert!(looks_like_csv_start(b"2024-05-01 12:00:00.123 UTC,,"));
+    }
+
+    #[test]
+    fn records_split_across_reads_and_garbage() {
+        let mut buf = b"line one\n2024-05-01 12:00:00 UTC,\"a\",\"x\ny\"\nrest".to_vec();
+        let recs = split_records(&mut buf);
+        assert_eq!(
+            recs,
+            vec!["line one", "2024-05-01 12:00:00 UTC,\"a\",\"x\ny\""]
+        );
+        assert_eq!(buf, b"rest");
+        // An unterminated csv record waits for more data...
+        let mut buf = b"2024-05-01 12:00:00 UTC,\"open\n".to_vec();
+        assert!(split_records(&mut buf).is_empty());
+        assert!(!buf.is_empty());
+        // ...but not forever.
+        let mut buf = b"2024-05-01 12:00:00 UTC,\"open\n".to_vec();
+        buf.extend(std::iter::repeat_n(b'x', MAX_RECORD + 10));
+        buf.extend_from_slice(b"\nnext line\n");
+        let recs = split_records(&mut buf);
+        assert!(recs.iter().any(|r| r == "next line"), "{}", recs.len());
+        // Binary garbage never panics.
+        let mut buf = vec![0xff, 0xfe, b'\n', 0, 1, 2, b'"', b'\n'];
+        for r in split_records(&mut buf) {
+            let _ = parse_record(&r, None);
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // A small deterministic generator over the characters that matter to the parsers.
+        let alphabet: &[u8] = b"\"\n\t ,{}:%-0123456789.LOGdurationmsstatement\xff\xc3\xa9[]@=db";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let t = PrefixTemplate::parse("%m [%p] %q%u@%d ");
+        for _ in 0..2000 {
+            let mut buf = Vec::new();
+            for _ in 0..(x % 300) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            if x.is_multiple_of(3) {
+                buf.splice(0..0, b"2024-05-01 12:00:00 UTC,".iter().copied());
+            }
+            for rec in split_records(&mut buf) {
+                let _ = parse_record(&rec, Some(&t));
+                let _ = parse_record(&rec, None);
+            }
+        }
+        let _ = PrefixTemplate::parse("%");
+        let _ = PrefixTemplate::parse("%-");
+        let _ = PrefixTemplate::parse("%%%d%");
+    }
+
+    #[test]
+    fn histogram_buckets() {
+        let mut d = DbSlow::default();
+        d.observe(1.2);
+        d.observe(1.2);
+        d.observe(7200.0);
+        assert_eq!(d.count, 3);
+        let c = d.cumulative();
+        assert_eq!(c[2], (0.5, 0));
+        assert_eq!(c[4], (2.5, 2));
+        assert_eq!(c.last().unwrap(), &(3600.0, 2));
+        assert!((d.sum_seconds - 7202.4).abs() < 1e-9);
+    }
+
+    const SLOW: &str =
+        "2024-05-01 12:00:00.123 UTC [1] u@db1 LOG:  duration: 1500.0 ms  statement: SELECT 1\n";
+    const FAST: &str = "2024-05-01 12:00:00.123 UTC [1] u@db1 LOG:  statement: SELECT 1\n";
+
+    fn append(p: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    fn total(f: &LogFollower) -> u64 {
+        f.snapshot().per_db.values().map(|d| d.count).sum()
+    }
+
+    #[test]
+    fn follower_starts_at_end_and_never_double_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.log");
+        append(&p, SLOW);
+        append(&p, SLOW);
+        let mut f = LogFollower::new(&p);
+        f.set_prefix("%m [%p] %q%u@%d ");
+        f.poll();
+        assert_eq!(total(&f), 0, "history before start is not counted");
+        append(&p, SLOW);
+        append(&p, FAST);
+        f.poll();
+        f.poll();
+        assert_eq!(total(&f), 1);
+        assert_eq!(f.snapshot().per_db["db1"].count, 1);
+        // A line written in two pieces counts once, when complete.
+        let (a, b) = SLOW.split_at(40);
+        append(&p, a);
+        f.poll();
+        assert_eq!(total(&f), 1);
+        append(&p, b);
+        f.poll();
+        f.poll();
+        assert_eq!(total(&f), 2);
+        assert!(f.snapshot().readable);
+    }
+
+    #[test]
+    fn stderr_lines_wait_for_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.log");
+        std::fs::write(&p, "").unwrap();
+        let mut f = LogFollower::new(&p);
+        append(&p, SLOW);
+        f.poll();
+        assert_eq!(total(&f), 0, "not read before the prefix is known");
+        f.set_prefix("%m [%p] %q%u@%d ");
+        f.poll();
+        assert_eq!(
+            f.snapshot().per_db["db1"].count,
+            1,
+            "read and attributed then"
+        );
+    }
+
+    #[test]
+    fn follower_follows_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.log");
+        append(&p, SLOW);
+        let mut f = LogFollower::new(&p);
+        f.set_prefix("%m [%p] %q%u@%d ");
+        append(&p, SLOW);
+        // logrotate "create": rename, then a new file under the same name; the server
+        // writes a last line to the old file, then to the new one.
+        let old = dir.path().join("pg.log.1");
+        std::fs::rename(&p, &old).unwrap();
+        f.poll(); // path missing: old file drained
+        assert_eq!(total(&f), 1);
+        append(&old, SLOW);
+        append(&p, SLOW);
+        append(&p, SLOW);
+        f.poll();
+        f.poll();
+        assert_eq!(total(&f), 4);
+        // Rotation noticed directly (no gap where the path is missing).
+        std::fs::rename(&p, dir.path().join("pg.log.2")).unwrap();
+        append(&p, SLOW);
+        f.poll();
+        assert_eq!(total(&f), 5);
+    }
+
+    #[test]
+    fn follower_follows_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.log");
+        append(&p, &SLOW.repeat(3));
+        let mut f = LogFollower::new(&p);
+        f.set_prefix("%m [%p] %q%u@%d ");
+        append(&p, SLOW);
+        f.poll();
+        assert_eq!(total(&f), 1);
+        // copytruncate
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        f.poll();
+        assert_eq!(total(&f), 1);
+        append(&p, SLOW);
+        f.poll();
+        assert_eq!(total(&f), 2);
+    }
+
+    #[test]
+    fn follower_reads_a_file_created_after_start_from_its_beginning() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("later.log");
+        let mut f = LogFollower::new(&p);
+        f.set_prefix("%m [%p] %q%u@%d ");
+        f.poll();
+        let s = f.snapshot();
+        assert!(!s.readable);
+        assert!(s.error.unwrap().contains("later.log"));
+        append(&p, SLOW);
+        f.poll();
+        assert_eq!(total(&f), 1);
+        assert!(f.snapshot().readable);
+    }
+
+    #[test]
+    fn follower_counts_csv_and_json_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.csv");
+        std::fs::write(&p, "").unwrap();
+        let mut f = LogFollower::new(&p);
+        append(
+            &p,
+            "2024-05-01 12:00:00.123 UTC,\"u\",\"a\",1,\"h\",s,1,\"SELECT\",2024-05-01 12:00:00 UTC,1/1,0,LOG,00000,\"duration: 2000 ms  statement: SELECT\n 1\",,,,,,,,\"\",\"client backend\",,0\n",
+        );
+        append(
+            &p,
+            "{\"dbname\":\"b\",\"error_severity\":\"LOG\",\"message\":\"duration: 1000.5 ms  statement: SELECT 2\"}\n",
+        );
+        f.poll();
+        let s = f.snapshot();
+        assert_eq!(s.per_db["a"].count, 1);
+        assert_eq!(s.per_db["b"].count, 1);
+        assert!(s.attributes_database);
+    }
+
+    #[test]
+    fn database_names_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg.json");
+        std::fs::write(&p, "").unwrap();
+        let mut f = LogFollower::new(&p);
+        let mut text = String::new();
+        for i in 0..(MAX_DATABASES + 5) {
+            text.push_str(&format!(
+                "{{\"dbname\":\"d{i}\",\"error_severity\":\"LOG\",\"message\":\"duration: 1 ms  statement: x\"}}\n"
+            ));
+        }
+        append(&p, &text);
+        f.poll();
+        let s = f.snapshot();
+        assert_eq!(s.per_db.len(), MAX_DATABASES + 1);
+        assert_eq!(s.per_db[OVERFLOW_DB].count, 5);
+    }
+}

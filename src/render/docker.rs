@@ -1,0 +1,406 @@
+//! Docker metrics: the Engine, its volumes (sizes from the background `/system/df` cache,
+//! with its age), the capacity of the filesystem holding them, and where each monitored
+//! server's data really lives — the join of the server's own data directory (from its
+//! snapshot in the same scrape) with its container's mounts.
+
+use super::Families;
+use crate::collectors::docker::{
+    DataDirSource, DataMount, DockerSnapshot, TargetContainer, api, data_mount,
+};
+use crate::collectors::postgres::PostgresSnapshot;
+use crate::collectors::redis::ConfigState;
+use crate::collectors::{Kind, Snapshot};
+use crate::scrape::TargetOutcome;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+const UP_HELP: &str = "1 when the Docker Engine answered /version, /info and /volumes.";
+
+/// The data directory a monitored server reported about itself in this scrape: Redis
+/// `CONFIG GET dir`, PostgreSQL `data_directory` (visible to superusers and
+/// `pg_read_all_settings`).
+pub fn server_data_dir<'a>(
+    outcomes: &'a [Arc<TargetOutcome>],
+    target: &str,
+    kind: Kind,
+) -> Option<&'a str> {
+    outcomes
+        .iter()
+        .filter(|o| o.kind == kind && o.target == target)
+        .find_map(|o| match &o.result {
+            Ok(Snapshot::Redis(r)) => match &r.config {
+                ConfigState::Readable(m) => m.get("dir").map(String::as_str),
+                ConfigState::Refused(_) => None,
+            },
+            Ok(Snapshot::Postgres(p)) => p.info("data_directory"),
+            _ => None,
+        })
+}
+
+/// True when PostgreSQL writes its log to stderr (what the container's log stream
+/// carries): `log_destination` includes `stderr` and no logging collector takes it.
+fn logs_to_stderr(s: &PostgresSnapshot) -> bool {
+    s.info("logging_collector").is_none_or(|v| v != "on")
+        && s.info("log_destination")
+            .is_none_or(|d| d.split(',').any(|x| x.trim() == "stderr"))
+}
+
+/// For a PostgreSQL target without a log file that runs in a container and logs to
+/// stderr: its snapshot with the slow statements counted from the container's log stream
+/// (the second source of `pg_slow_queries_total`). `None` when that does not apply.
+pub fn postgres_with_container_log(
+    outcomes: &[Arc<TargetOutcome>],
+    target: &str,
+    s: &PostgresSnapshot,
+) -> Option<PostgresSnapshot> {
+    if s.slow_log.is_some() || !logs_to_stderr(s) {
+        return None;
+    }
+    let log = outcomes.iter().find_map(|o| match &o.result {
+        Ok(Snapshot::Docker(d)) => d.slow_logs.get(target),
+        _ => None,
+    })?;
+    let mut with = s.clone();
+    with.slow_log = Some(log.clone());
+    Some(with)
+}
+
+/// Every monitored target found in a container, with the mount that holds its data.
+pub fn target_data_mounts<'a>(
+    s: &'a DockerSnapshot,
+    outcomes: &[Arc<TargetOutcome>],
+) -> Vec<(&'a TargetContainer, DataMount)> {
+    s.containers
+        .iter()
+        .filter_map(|tc| {
+            let fallback = match tc.kind {
+                Kind::Redis => DataDirSource::Redis,
+                Kind::Postgres => DataDirSource::Postgres,
+                Kind::Docker => return None,
+            };
+            let dir = server_data_dir(outcomes, &tc.target, tc.kind);
+            Some((tc, data_mount(dir, fallback, &tc.container)))
+        })
+        .collect()
+}
+
+fn bool_label(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// Renders one Engine; `None` when the collection failed (`docker_up 0` only).
+pub fn render(s: Option<&DockerSnapshot>, outcomes: &[Arc<TargetOutcome>], f: &mut Families) {
+    let Some(s) = s else {
+        f.gauge("docker_up", UP_HELP, &[], 0.0);
+        return;
+    };
+    f.gauge("docker_up", UP_HELP, &[], 1.0);
+    let api_version = s.api_version.to_string();
+    f.gauge(
+        "docker_info",
+        "Docker Engine version, negotiated API version and storage driver.",
+        &[
+            ("server_version", &s.server_version),
+            ("api_version", &api_version),
+            ("storage_driver", &s.storage_driver),
+        ],
+        1.0,
+    );
+
+    let usage = s.disk_usage.as_deref();
+    for v in &s.volumes {
+        let label = |k: &str| v.labels.get(k).map(String::as_str).unwrap_or("");
+        f.gauge(
+            "docker_volume_info",
+            "A Docker volume, with its driver, scope, compose project/volume, and whether it is anonymous (not reused when its container is re-created).",
+            &[
+                ("volume", &v.name),
+                ("driver", &v.driver),
+                ("scope", &v.scope),
+                ("compose_project", label(api::LABEL_COMPOSE_PROJECT)),
+                ("compose_volume", label(api::LABEL_COMPOSE_VOLUME)),
+                ("anonymous", bool_label(v.is_anonymous())),
+            ],
+            1.0,
+        );
+        // Sizes come from the background cache; only volumes that exist now are reported,
+        // and unknown sizes (-1 from the Engine) are never exported.
+        let Some(u) = usage.and_then(|u| u.volumes.get(&v.name)) else {
+            continue;
+        };
+        if let Some(size) = u.size {
+            f.gauge(
+                "docker_volume_size_bytes",
+                "Bytes used by the volume, from the last /system/df refresh (see docker_disk_usage_last_refresh_timestamp_seconds).",
+                &[("volume", &v.name), ("driver", &v.driver)],
+                size as f64,
+            );
+        }
+        if let Some(n) = u.ref_count {
+            f.gauge(
+                "docker_volume_ref_count",
+                "Containers referencing the volume (Docker's RefCount), from the last /system/df refresh.",
+                &[("volume", &v.name)],
+                n as f64,
+            );
+        }
+    }
+    if let Some(u) = usage {
+        let ts = u
+            .refreshed_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        f.gauge(
+            "docker_disk_usage_last_refresh_timestamp_seconds",
+            "Unix time of the last successful /system/df refresh (volume sizes are this old).",
+            &[],
+            ts,
+        );
+        f.gauge(
+            "docker_disk_usage_refresh_duration_seconds",
+            "Duration of the last successful /system/df refresh.",
+            &[],
+            u.duration.as_secs_f64(),
+        );
+    }
+    if let Some(fs) = &s.volumes_filesystem {
+        f.gauge(
+            "docker_volumes_filesystem_size_bytes",
+            "Size of the filesystem holding Docker's volumes (only when the exporter can see Docker's data root).",
+            &[],
+            fs.size_bytes as f64,
+        );
+        f.gauge(
+            "docker_volumes_filesystem_avail_bytes",
+            "Bytes available to unprivileged users on the filesystem holding Docker's volumes.",
+            &[],
+            fs.avail_bytes as f64,
+        );
+    }
+
+    for (tc, m) in target_data_mounts(s, outcomes) {
+        let c = &tc.container;
+        let service = c.service.as_deref().unwrap_or("");
+        f.gauge(
+            "docker_container_data_mount_info",
+            "Where a monitored server's data directory lives in its container: mount_type volume, anonymous_volume, bind, tmpfs or none (the container's writable layer, lost when it is re-created). path_source says whether the path came from the server itself, the PGDATA env var or the image's convention.",
+            &[
+                ("target", &tc.target),
+                ("container", &c.name),
+                ("service", service),
+                ("path", &m.path),
+                ("path_source", m.path_source.as_str()),
+                ("mount_type", m.mount_type.as_str()),
+                ("volume", &m.volume),
+                ("driver", &m.driver),
+                ("rw", bool_label(m.rw)),
+            ],
+            1.0,
+        );
+        let l = [
+            ("target", tc.target.as_str()),
+            ("container", c.name.as_str()),
+        ];
+        // Gauge, not counter: Docker resets RestartCount when the container is re-created.
+        f.gauge(
+            "docker_container_restart_count",
+            "Restarts of a monitored server's container by its restart policy (Docker's RestartCount; resets when the container is re-created).",
+            &l,
+            c.restart_count as f64,
+        );
+        if let Some(t) = c.started_at {
+            f.gauge(
+                "docker_container_start_time_seconds",
+                "Unix time a monitored server's container last started.",
+                &l,
+                t,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::docker::{
+        ApiVersion, ContainerInfo, DiskUsage, FsCapacity, MatchedBy, MountPoint, Volume,
+        VolumeUsage,
+    };
+    use crate::collectors::redis::{RedisInfo, RedisSnapshot};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime};
+
+    fn vol(name: &str, labels: &[(&str, &str)]) -> Volume {
+        Volume {
+            name: name.into(),
+            driver: "local".into(),
+            scope: "local".into(),
+            mountpoint: String::new(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn snapshot() -> DockerSnapshot {
+        let anon = "a".repeat(64);
+        DockerSnapshot {
+            server_version: "20.10.24".into(),
+            api_version: ApiVersion::new(1, 41),
+            storage_driver: "overlay2".into(),
+            docker_root_dir: "/var/lib/docker".into(),
+            volumes: vec![
+                vol(
+                    "proj_pgdata",
+                    &[
+                        (api::LABEL_COMPOSE_PROJECT, "proj"),
+                        (api::LABEL_COMPOSE_VOLUME, "pgdata"),
+                    ],
+                ),
+                vol(&anon, &[]),
+                vol("nfs", &[]),
+            ],
+            disk_usage: Some(Arc::new(DiskUsage {
+                volumes: BTreeMap::from([
+                    (
+                        "proj_pgdata".to_string(),
+                        VolumeUsage {
+                            size: Some(123000),
+                            ref_count: Some(1),
+                        },
+                    ),
+                    ("nfs".to_string(), VolumeUsage::default()),
+                    (
+                        "deleted".to_string(),
+                        VolumeUsage {
+                            size: Some(5),
+                            ref_count: Some(0),
+                        },
+                    ),
+                ]),
+                refreshed_at: UNIX_EPOCH + Duration::from_secs(1000),
+                duration: Duration::from_millis(250),
+            })),
+            volumes_filesystem: Some(FsCapacity {
+                path: "/var/lib/docker/volumes".into(),
+                size_bytes: 1000,
+                avail_bytes: 400,
+            }),
+            containers: vec![TargetContainer {
+                target: "cache".into(),
+                kind: Kind::Redis,
+                container: ContainerInfo {
+                    id: "x".into(),
+                    name: "redis-1".into(),
+                    service: Some("redis".into()),
+                    matched_by: MatchedBy::Explicit,
+                    mounts: vec![MountPoint {
+                        kind: "volume".into(),
+                        name: "proj_redis".into(),
+                        source: String::new(),
+                        destination: "/srv/redis".into(),
+                        driver: "local".into(),
+                        rw: true,
+                    }],
+                    pgdata: None,
+                    readonly_rootfs: false,
+                    restart_count: 2,
+                    started_at: Some(1500.5),
+                    running: true,
+                    tty: false,
+                    log_line_prefix: None,
+                },
+            }],
+            slow_logs: BTreeMap::new(),
+        }
+    }
+
+    fn redis_outcome(dir: Option<&str>) -> Arc<TargetOutcome> {
+        let config = match dir {
+            Some(d) => ConfigState::Readable(BTreeMap::from([("dir".to_string(), d.to_string())])),
+            None => ConfigState::Refused("NOPERM".into()),
+        };
+        Arc::new(TargetOutcome {
+            target: "cache".into(),
+            kind: Kind::Redis,
+            finished_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            result: Ok(Snapshot::Redis(RedisSnapshot {
+                info: RedisInfo::default(),
+                config,
+                auth_required: None,
+            })),
+        })
+    }
+
+    #[test]
+    fn renders_engine_volumes_and_mounts() {
+        let mut f = Families::default();
+        render(
+            Some(&snapshot()),
+            &[redis_outcome(Some("/srv/redis/db"))],
+            &mut f,
+        );
+        let text = f.encode(Vec::new());
+        for line in [
+            "docker_up 1",
+            "docker_info{server_version=\"20.10.24\",api_version=\"1.41\",storage_driver=\"overlay2\"} 1",
+            "docker_volume_info{volume=\"proj_pgdata\",driver=\"local\",scope=\"local\",compose_project=\"proj\",compose_volume=\"pgdata\",anonymous=\"false\"} 1",
+            "anonymous=\"true\"} 1",
+            "docker_volume_size_bytes{volume=\"proj_pgdata\",driver=\"local\"} 123000",
+            "docker_volume_ref_count{volume=\"proj_pgdata\"} 1",
+            "docker_disk_usage_last_refresh_timestamp_seconds 1000",
+            "docker_disk_usage_refresh_duration_seconds 0.25",
+            "docker_volumes_filesystem_size_bytes 1000",
+            "docker_volumes_filesystem_avail_bytes 400",
+            "docker_container_data_mount_info{target=\"cache\",container=\"redis-1\",service=\"redis\",path=\"/srv/redis/db\",path_source=\"server\",mount_type=\"volume\",volume=\"proj_redis\",driver=\"local\",rw=\"true\"} 1",
+            "docker_container_restart_count{target=\"cache\",container=\"redis-1\"} 2",
+            "docker_container_start_time_seconds{target=\"cache\",container=\"redis-1\"} 1500.5",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // -1 (unknown) is never a size; a deleted volume still in the cache is not shown.
+        assert!(
+            !text.contains("volume=\"nfs\",driver=\"local\"} "),
+            "{text}"
+        );
+        assert!(!text.contains("docker_volume_ref_count{volume=\"nfs\"}"));
+        assert!(!text.contains("deleted"));
+    }
+
+    #[test]
+    fn fallback_path_when_server_cannot_say() {
+        let mut f = Families::default();
+        render(Some(&snapshot()), &[redis_outcome(None)], &mut f);
+        let text = f.encode(Vec::new());
+        assert!(
+            text.contains("path=\"/data\",path_source=\"convention\",mount_type=\"none\",volume=\"\",driver=\"\",rw=\"true\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn down_engine_is_up_zero_only() {
+        let mut f = Families::default();
+        render(None, &[], &mut f);
+        let text = f.encode(Vec::new());
+        assert!(text.contains("docker_up 0"));
+        assert!(!text.contains("docker_info"));
+    }
+
+    #[test]
+    fn no_cache_yet_means_no_sizes_and_no_age() {
+        let mut s = snapshot();
+        s.disk_usage = None;
+        s.volumes_filesystem = None;
+        let mut f = Families::default();
+        render(Some(&s), &[], &mut f);
+        let text = f.encode(Vec::new());
+        assert!(text.contains("docker_volume_info{"));
+        assert!(!text.contains("docker_volume_size_bytes"));
+        assert!(!text.contains("docker_disk_usage_last_refresh_timestamp_seconds"));
+        assert!(!text.contains("docker_volumes_filesystem"));
+    }
+}
