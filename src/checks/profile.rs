@@ -1,0 +1,225 @@
+//! Profiles: declarative YAML files that say which checks apply to a target, what they
+//! expect and how severe a failure is. `das-tern`, `durable` and `cache` ship in
+//! `profiles/` and are built into the binary; users can point at their own files.
+
+use super::{CHECKS, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One check's settings within a profile (or a per-target override).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// Severity of a failure.
+    pub severity: Severity,
+    /// What the check expects; each check documents its syntax in `docs/checks.md`.
+    pub expect: String,
+    /// Severity used instead when the failure is worse than usual (real evictions; no
+    /// persistence left at all).
+    #[serde(default)]
+    pub escalate_to: Option<Severity>,
+}
+
+/// A per-target override of one check: any field left out keeps the profile's value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckOverride {
+    /// New severity.
+    pub severity: Option<Severity>,
+    /// New expectation.
+    pub expect: Option<String>,
+    /// Set to false to switch the check off for this target.
+    pub enabled: Option<bool>,
+}
+
+/// A loaded profile.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Name shown in the `check` report.
+    pub name: String,
+    /// What the profile is for.
+    #[serde(default)]
+    pub description: String,
+    /// Check id → settings; checks not listed do not apply.
+    pub checks: BTreeMap<String, CheckSpec>,
+}
+
+/// The profiles shipped with the exporter, by name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("das-tern", include_str!("../../profiles/das-tern.yml")),
+    ("durable", include_str!("../../profiles/durable.yml")),
+    ("cache", include_str!("../../profiles/cache.yml")),
+];
+
+/// Name of the profile used when a target names none.
+pub const DEFAULT_PROFILE: &str = "durable";
+
+impl Profile {
+    /// Parses and validates a profile; every problem is reported.
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, Vec<String>> {
+        let p: Profile =
+            serde_yaml_ng::from_str(text).map_err(|e| vec![format!("profile {origin}: {e}")])?;
+        let errors: Vec<String> = p
+            .checks
+            .keys()
+            .filter(|id| !CHECKS.iter().any(|c| c.id == id.as_str()))
+            .map(|id| format!("profile {origin}: unknown check {id:?}"))
+            .collect();
+        if errors.is_empty() {
+            Ok(p)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Loads a built-in profile by name, or a YAML file by path.
+    pub fn load(name_or_path: &str) -> Result<Profile, Vec<String>> {
+        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Profile::parse(text, name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![format!(
+                "profile {name_or_path:?}: not a built-in profile ({}) and not readable: {e}",
+                BUILTIN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )]
+        })?;
+        Profile::parse(&text, name_or_path)
+    }
+
+    /// Applies per-target overrides; unknown check ids are errors.
+    pub fn with_overrides(
+        mut self,
+        overrides: &BTreeMap<String, CheckOverride>,
+        origin: &str,
+    ) -> Result<Profile, Vec<String>> {
+        let mut errors = Vec::new();
+        for (id, o) in overrides {
+            if !CHECKS.iter().any(|c| c.id == id.as_str()) {
+                errors.push(format!("{origin}: unknown check {id:?}"));
+                continue;
+            }
+            if o.enabled == Some(false) {
+                self.checks.remove(id);
+                continue;
+            }
+            match self.checks.get_mut(id) {
+                Some(spec) => {
+                    if let Some(s) = o.severity {
+                        spec.severity = s;
+                    }
+                    if let Some(e) = &o.expect {
+                        spec.expect = e.clone();
+                    }
+                }
+                None => match (&o.severity, &o.expect) {
+                    (Some(severity), Some(expect)) => {
+                        self.checks.insert(
+                            id.clone(),
+                            CheckSpec {
+                                severity: *severity,
+                                expect: expect.clone(),
+                                escalate_to: None,
+                            },
+                        );
+                    }
+                    _ => errors.push(format!(
+                        "{origin}: check {id:?} is not in profile {:?}; adding it needs severity and expect",
+                        self.name
+                    )),
+                },
+            }
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        for (name, _) in BUILTIN {
+            let p = Profile::load(name).unwrap();
+            assert_eq!(p.name, *name);
+            assert!(!p.checks.is_empty());
+        }
+    }
+
+    #[test]
+    fn das_tern_covers_the_seed_report() {
+        let p = Profile::load("das-tern").unwrap();
+        for id in [
+            "postgres_version_min",
+            "postgres_encoding",
+            "postgres_timezone",
+            "postgres_max_connections",
+            "postgres_slow_query_logging",
+            "postgres_data_on_named_volume",
+            "redis_version_min",
+            "redis_maxmemory",
+            "redis_maxmemory_policy",
+            "redis_rdb_snapshots",
+            "redis_aof_enabled",
+            "redis_aof_fsync",
+            "redis_auth_required",
+            "redis_data_on_named_volume",
+        ] {
+            assert!(p.checks.contains_key(id), "{id}");
+        }
+        assert_eq!(p.checks["redis_maxmemory"].expect, "512mb");
+    }
+
+    #[test]
+    fn unknown_checks_and_bad_overrides_are_errors() {
+        assert!(
+            Profile::parse(
+                "name: x\nchecks:\n  nope: {severity: info, expect: x}\n",
+                "t"
+            )
+            .is_err()
+        );
+        assert!(Profile::parse("name: x\nchecks: {}\nextra: 1\n", "t").is_err());
+        let p = Profile::load("cache").unwrap();
+        let mut o = BTreeMap::new();
+        o.insert(
+            "redis_aof_enabled".to_string(),
+            CheckOverride {
+                severity: Some(Severity::Info),
+                ..Default::default()
+            },
+        );
+        assert!(p.clone().with_overrides(&o, "t").is_err());
+        let mut o = BTreeMap::new();
+        o.insert(
+            "redis_auth_required".to_string(),
+            CheckOverride {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        );
+        assert!(
+            !p.with_overrides(&o, "t")
+                .unwrap()
+                .checks
+                .contains_key("redis_auth_required")
+        );
+    }
+
+    #[test]
+    fn missing_profile_file_is_a_clear_error() {
+        let e = Profile::load("/nonexistent/p.yml").unwrap_err();
+        assert!(e[0].contains("das-tern, durable, cache"), "{e:?}");
+    }
+}
