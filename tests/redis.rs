@@ -527,7 +527,7 @@ async fn gzip_landing_and_probes() {
         Some("gzip")
     );
     assert!(zipped.raw_len * 3 < zipped.body.len(), "gzip compresses");
-    assert!(plain.headers.get("content-encoding").is_none());
+    assert!(!plain.headers.contains_key("content-encoding"));
     assert!(zipped.body.contains("redis_up{target="));
     assert!(plain.headers["content-type"].starts_with("text/plain; version=0.0.4"));
     let landing = e.get("/", &[]).await;

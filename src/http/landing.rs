@@ -1,7 +1,7 @@
 //! The landing page: version, every target with its last scrape result, and links. Plain
 //! HTML without JavaScript; every value from a target is escaped.
 
-use super::AppState;
+use super::Runtime;
 use crate::scrape::TargetOutcome;
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -42,8 +42,45 @@ fn status_cell(o: Option<&TargetOutcome>) -> (String, &'static str, String) {
     }
 }
 
+/// The persistence-check table of every target, from the last outcomes.
+fn checks_section(state: &Runtime) -> String {
+    use crate::checks::Status;
+    let outcomes: Vec<_> = state
+        .scraper
+        .last_outcomes()
+        .into_iter()
+        .filter_map(|(_, _, o)| o)
+        .collect();
+    let results = crate::checks::evaluate_outcomes(&outcomes, &state.profiles, super::unix_now());
+    if results.is_empty() {
+        return "<p>No check results yet: they appear after the first scrape.</p>\n".to_string();
+    }
+    let mut out = String::from(
+        "<table>\n<tr><th>Target</th><th>Requirement</th><th>Severity</th><th>Expected</th><th>Observed</th><th>Status</th></tr>\n",
+    );
+    for r in &results {
+        let (class, status, observed) = match &r.status {
+            Status::Pass => ("up", "PASS", r.observed.clone()),
+            Status::Fail => ("down", "FAIL", r.observed.clone()),
+            Status::Unknown(reason) => ("unknown", "UNKNOWN", reason.clone()),
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td>{}</td><td><a href=\"/docs/checks.md#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td></tr>",
+            escape(&r.target),
+            r.check,
+            escape(r.requirement),
+            r.severity.as_str(),
+            escape(&r.expected),
+            escape(&observed),
+        );
+    }
+    out.push_str("</table>\n");
+    out
+}
+
 /// Renders the page from the last outcomes (no scrape is triggered by viewing it).
-pub fn page(state: &AppState) -> String {
+pub fn page(state: &Runtime) -> String {
     let path = escape(&state.settings.web.telemetry_path);
     let mut rows = String::new();
     for (kind, name, last) in state.scraper.last_outcomes() {
@@ -75,13 +112,17 @@ tr.unknown td {{ background: #e6e6e6; }}
 <li><a href="{path}">Metrics</a></li>
 <li><a href="/-/healthy">Health</a></li>
 <li><a href="/-/ready">Readiness</a></li>
+<li><a href="/docs/checks.md">What each check means</a></li>
 </ul>
 <h2>Targets</h2>
 <table>
 <tr><th>Collector</th><th>Target</th><th>Last scrape</th><th>Error</th></tr>
 {rows}</table>
+<h2>Persistence checks</h2>
+{checks}
 </body></html>
 "#,
+        checks = checks_section(state),
         version = escape(crate::VERSION),
         revision = escape(crate::REVISION),
     )

@@ -1,9 +1,13 @@
-//! HTTP server: `/metrics` (or `--web.telemetry-path`), the landing page `/`, and the
-//! `/-/healthy` and `/-/ready` probes. Header-read timeout, a cap on concurrent scrapes,
-//! gzip when the client accepts it, graceful shutdown.
+//! HTTP server: `/metrics` (or `--web.telemetry-path`), `/probe`, the landing page `/`,
+//! `/-/healthy`, `/-/ready` and `/-/reload`. TLS and basic auth from `--web.config.file`,
+//! header-read timeout, a cap on concurrent scrapes, gzip when the client accepts it,
+//! live reload (the running configuration is swapped atomically), graceful shutdown.
 
 mod landing;
+mod probe;
+pub mod web_config;
 
+use crate::cli::Cli;
 use crate::config::Settings;
 use crate::scrape::Scraper;
 use bytes::Bytes;
@@ -14,35 +18,135 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use web_config::{AuthResult, WebConfig};
 
-/// How long a client may take to send its request headers.
+/// How long a client may take to send its request headers (and finish a TLS handshake).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Safety margin subtracted from Prometheus' scrape timeout, so our answer arrives in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
-/// Shared state of the HTTP handlers.
-pub struct AppState {
+/// Everything that a reload replaces: settings, collectors, profiles, web config.
+pub struct Runtime {
+    /// The settings in force.
+    pub settings: Settings,
     /// The targets and their collectors.
     pub scraper: Arc<Scraper>,
-    /// The settings the exporter runs with.
-    pub settings: Settings,
+    /// Target name → its persistence profile.
+    pub profiles: std::collections::BTreeMap<String, crate::checks::profile::Profile>,
+    /// TLS and basic auth.
+    pub web: Arc<WebConfig>,
+    /// Collectors created by `/probe`, reused between probes of the same target.
+    probes: probe::ProbeCache,
+}
+
+impl Runtime {
+    /// Builds collectors and loads the web config for these settings.
+    pub fn build(settings: Settings) -> Result<Runtime, Vec<String>> {
+        let web = match &settings.web.config_file {
+            Some(p) => WebConfig::load(p)?,
+            None => WebConfig::none(),
+        };
+        let scraper = Arc::new(Scraper::new(crate::collectors::build(&settings)));
+        Ok(Runtime {
+            profiles: settings.profiles(),
+            scraper,
+            web: Arc::new(web),
+            probes: probe::ProbeCache::default(),
+            settings,
+        })
+    }
+}
+
+/// Outcome of the last configuration reload, for the self-metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ReloadStatus {
+    /// Whether the last reload attempt succeeded (true at start-up).
+    pub success: bool,
+    /// Unix time of the last successful (re)load.
+    pub success_timestamp: f64,
+}
+
+/// Shared state of the HTTP handlers.
+pub struct AppState {
+    /// The flags the exporter started with; a reload re-reads the files they name.
+    cli: Option<Cli>,
+    current: RwLock<Arc<Runtime>>,
     /// Cap on concurrent scrapes (`None` = unlimited).
     limiter: Option<Arc<Semaphore>>,
+    reload_status: Mutex<ReloadStatus>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Current Unix time in seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl AppState {
-    /// Bundles the scraper and settings for the handlers.
-    pub fn new(scraper: Arc<Scraper>, settings: Settings) -> Self {
-        let limiter = (settings.web.max_requests > 0)
-            .then(|| Arc::new(Semaphore::new(settings.web.max_requests)));
+    /// State for a runtime; `cli` (when given) makes `/-/reload` and SIGHUP possible.
+    pub fn new(runtime: Runtime, cli: Option<Cli>) -> Self {
+        let max = runtime.settings.web.max_requests;
+        let limiter = (max > 0).then(|| Arc::new(Semaphore::new(max)));
         AppState {
-            scraper,
-            settings,
+            cli,
+            current: RwLock::new(Arc::new(runtime)),
             limiter,
+            reload_status: Mutex::new(ReloadStatus {
+                success: true,
+                success_timestamp: unix_now(),
+            }),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The runtime in force now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The last reload outcome.
+    pub fn reload_status(&self) -> ReloadStatus {
+        *self.reload_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the config, secret and web-config files. A bad new configuration is
+    /// rejected with a log line and the running one stays in force.
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let Some(cli) = &self.cli else {
+            return Err("reload is not available".to_string());
+        };
+        let result = crate::config::load(cli, &crate::config::ProcessEnv)
+            .map_err(|e| e.0)
+            .and_then(Runtime::build);
+        let mut status = self.reload_status.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(rt) => {
+                let targets = rt.scraper.targets().len();
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rt);
+                *status = ReloadStatus {
+                    success: true,
+                    success_timestamp: unix_now(),
+                };
+                tracing::info!(targets, "Configuration reloaded");
+                Ok(())
+            }
+            Err(errors) => {
+                status.success = false;
+                let msg = errors.join("; ");
+                tracing::error!(error = %msg, "Reload rejected, keeping the running configuration");
+                Err(msg)
+            }
         }
     }
 }
@@ -125,22 +229,52 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let tls = state.runtime().web.tls.clone();
         let state = state.clone();
         let svc = hyper::service::service_fn(move |req| {
             let state = state.clone();
             async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "Connection ended with an error");
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true);
+            b
+        };
+        match tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(peer = %peer, error = %e, "Connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(peer = %peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(peer = %peer, error = %e, "Connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     tracing::info!("Shutting down");
     if tokio::time::timeout(Duration::from_secs(15), graceful.shutdown())
@@ -152,19 +286,66 @@ pub async fn serve(
 }
 
 async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let rt = state.runtime();
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if rt.web.authorize(auth) == AuthResult::Denied {
+        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"persistence_exporter\""),
+        );
+        return r;
+    }
+    let mut resp = route(state, &rt, req).await;
+    for (k, v) in &rt.web.headers {
+        resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    resp
+}
+
+async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
+    if path == "/-/reload" {
+        if req.method() != Method::POST && req.method() != Method::PUT {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "Use POST to reload\n");
+        }
+        return match state.reload().await {
+            Ok(()) => text(StatusCode::OK, "Reloaded\n"),
+            Err(e) => {
+                let mut r = Response::new(Full::new(Bytes::from(format!(
+                    "Reload failed, the running configuration stays in force: {e}\n"
+                ))));
+                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            }
+        };
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed\n");
     }
-    if path == state.settings.web.telemetry_path {
-        return metrics(state, &req).await;
+    if path == rt.settings.web.telemetry_path {
+        return metrics(state, rt, &req).await;
     }
     match path {
+        "/probe" => probe::handle(state, rt, &req).await,
         "/" => {
-            let mut r = Response::new(Full::new(Bytes::from(landing::page(state))));
+            let mut r = Response::new(Full::new(Bytes::from(landing::page(rt))));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        "/docs/checks.md" => {
+            let mut r = Response::new(Full::new(Bytes::from_static(
+                include_str!("../../docs/checks.md").as_bytes(),
+            )));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/markdown; charset=utf-8"),
             );
             r
         }
@@ -191,28 +372,45 @@ pub fn scrape_budget(configured: Duration, header: Option<&str>) -> Duration {
     }
 }
 
-async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let _permit = match &state.limiter {
-        Some(sem) => match sem.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Too many concurrent scrapes\n",
-                );
-            }
-        },
-        None => None,
-    };
+/// The scrape deadline of a request.
+fn request_deadline(rt: &Runtime, req: &Request<Incoming>) -> tokio::time::Instant {
     let header = req
         .headers()
         .get("X-Prometheus-Scrape-Timeout-Seconds")
         .and_then(|v| v.to_str().ok());
-    let budget = scrape_budget(state.settings.scrape_timeout, header);
-    let deadline = tokio::time::Instant::now() + budget;
-    let report = state.scraper.scrape(deadline).await;
-    let body = crate::render::render(&report);
+    tokio::time::Instant::now() + scrape_budget(rt.settings.scrape_timeout, header)
+}
 
+/// Takes a scrape slot, or answers 503 when all are busy.
+#[allow(clippy::result_large_err)]
+fn scrape_permit(
+    state: &AppState,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Response<Full<Bytes>>> {
+    match &state.limiter {
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Ok(Some(p)),
+            Err(_) => Err(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many concurrent scrapes\n",
+            )),
+        },
+        None => Ok(None),
+    }
+}
+
+async fn metrics(state: &AppState, rt: &Runtime, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let _permit = match scrape_permit(state) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let report = rt.scraper.scrape(request_deadline(rt, req)).await;
+    let checks = crate::checks::evaluate_outcomes(&report.outcomes, &rt.profiles, unix_now());
+    let body = crate::render::render(&report, &checks, Some(&state.reload_status()));
+    exposition(req, body)
+}
+
+/// Wraps an exposition in a response, gzipped when the client accepts it.
+fn exposition(req: &Request<Incoming>, body: String) -> Response<Full<Bytes>> {
     let gzip = req
         .headers()
         .get(header::ACCEPT_ENCODING)
