@@ -285,6 +285,28 @@ impl RedisContainer {
         net: &Net,
         extra: &[String],
     ) -> RedisContainer {
+        Self::start_configured(
+            name,
+            data_path,
+            data,
+            net,
+            extra,
+            "--save '' --appendonly no",
+            None,
+        )
+    }
+
+    /// Like [`start`](Self::start) with the server's own arguments (shell-quoted) instead
+    /// of "persistence off", and the password the readiness probe must use.
+    pub fn start_configured(
+        name: &str,
+        data_path: &str,
+        data: &DataSetup,
+        net: &Net,
+        extra: &[String],
+        server_args: &str,
+        password: Option<&str>,
+    ) -> RedisContainer {
         let bin = env_path("PE_REDIS_70_SERVER");
         let port = super::free_port();
         let mut args = host_lib_mounts();
@@ -319,13 +341,13 @@ impl RedisContainer {
             "sh".to_string(),
             "-c".into(),
             format!(
-                "mkdir -p {data_path} && exec /usr/local/bin/redis-server --port {listen_port} --bind {bind} --protected-mode no --dir {data_path} --save '' --appendonly no"
+                "mkdir -p {data_path} && exec /usr/local/bin/redis-server --port {listen_port} --bind {bind} --protected-mode no --dir {data_path} {server_args}"
             ),
         ]);
         let container = TestContainer::run(name, &args);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if ping_redis(port) {
+            if ping_redis(port, password) {
                 break;
             }
             assert!(
@@ -339,8 +361,9 @@ impl RedisContainer {
     }
 }
 
-fn ping_redis(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+fn ping_redis(port: u16, password: Option<&str>) -> bool {
+    let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    let Ok(client) = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}")) else {
         return false;
     };
     client
