@@ -320,29 +320,13 @@ fn probe_from_file(
             env,
             errors,
         );
-        let timeout = m
-            .timeout
-            .as_deref()
-            .map(|s| {
-                duration_or(
-                    s,
-                    &format!("{path}.timeout"),
-                    DEFAULT_TARGET_TIMEOUT,
-                    errors,
-                )
-            })
-            .unwrap_or(DEFAULT_TARGET_TIMEOUT);
+        let timeout = target_timeout(m.timeout.as_deref(), &path, errors);
         let profile = resolve_profile(m.profile.as_deref(), &m.checks, &path, errors);
         let module = match m.kind.as_str() {
             "redis" => ProbeModule::Redis {
                 username: m.username,
                 password,
-                tls: m.tls.map(|t| RedisTls {
-                    ca_file: t.ca_file,
-                    cert_file: t.cert_file,
-                    key_file: t.key_file,
-                    insecure_skip_verify: t.insecure_skip_verify,
-                }),
+                tls: m.tls.map(RedisTls::from),
                 timeout,
                 profile,
             },
@@ -468,6 +452,17 @@ struct TlsFile {
     key_file: Option<PathBuf>,
     #[serde(default)]
     insecure_skip_verify: bool,
+}
+
+impl From<TlsFile> for RedisTls {
+    fn from(t: TlsFile) -> RedisTls {
+        RedisTls {
+            ca_file: t.ca_file,
+            cert_file: t.cert_file,
+            key_file: t.key_file,
+            insecure_skip_verify: t.insecure_skip_verify,
+        }
+    }
 }
 
 const TLS_KEYS: &[&str] = &["ca_file", "cert_file", "key_file", "insecure_skip_verify"];
@@ -810,6 +805,20 @@ fn item<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// A target's `timeout`, or the default when it is not set.
+fn target_timeout(value: Option<&str>, path: &str, errors: &mut Vec<String>) -> Duration {
+    value
+        .map(|s| {
+            duration_or(
+                s,
+                &format!("{path}.timeout"),
+                DEFAULT_TARGET_TIMEOUT,
+                errors,
+            )
+        })
+        .unwrap_or(DEFAULT_TARGET_TIMEOUT)
+}
+
 fn duration_or(s: &str, what: &str, fallback: Duration, errors: &mut Vec<String>) -> Duration {
     match crate::duration::parse(s) {
         Ok(d) => d,
@@ -891,24 +900,8 @@ fn redis_from_file(
         env,
         errors,
     );
-    let timeout = f
-        .timeout
-        .as_deref()
-        .map(|s| {
-            duration_or(
-                s,
-                &format!("{path}.timeout"),
-                DEFAULT_TARGET_TIMEOUT,
-                errors,
-            )
-        })
-        .unwrap_or(DEFAULT_TARGET_TIMEOUT);
-    let tls = RedisTls {
-        ca_file: f.tls.ca_file,
-        cert_file: f.tls.cert_file,
-        key_file: f.tls.key_file,
-        insecure_skip_verify: f.tls.insecure_skip_verify,
-    };
+    let timeout = target_timeout(f.timeout.as_deref(), &path, errors);
+    let tls = RedisTls::from(f.tls);
     if tls.cert_file.is_some() != tls.key_file.is_some() {
         errors.push(format!("{path}.tls: cert_file and key_file go together"));
     }
@@ -1069,18 +1062,7 @@ fn postgres_from_file(
         env,
         errors,
     );
-    let timeout = f
-        .timeout
-        .as_deref()
-        .map(|s| {
-            duration_or(
-                s,
-                &format!("{path}.timeout"),
-                DEFAULT_TARGET_TIMEOUT,
-                errors,
-            )
-        })
-        .unwrap_or(DEFAULT_TARGET_TIMEOUT);
+    let timeout = target_timeout(f.timeout.as_deref(), &path, errors);
     let slow = f
         .slow_query_threshold
         .as_deref()

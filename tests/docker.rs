@@ -28,28 +28,6 @@ fn now_secs() -> f64 {
         .as_secs_f64()
 }
 
-/// Scrapes until `cond` holds, bounded; panics with the last exposition otherwise.
-async fn scrape_until(
-    e: &Exporter,
-    what: &str,
-    timeout: Duration,
-    cond: impl Fn(&Metrics) -> bool,
-) -> Metrics {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let m = e.scrape().await;
-        if cond(&m) {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last scrape:\n{}",
-            m.text
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
 fn label<'a>(m: &'a Metrics, name: &str, filter: &[(&str, &str)], key: &str) -> &'a str {
     let all = m.all(name, filter);
     assert_eq!(all.len(), 1, "{name}{filter:?}: {all:?}\n{}", m.text);
@@ -81,18 +59,18 @@ async fn volume_sizes_are_exact_after_a_refresh() {
     });
     let started = now_secs();
     let e = docker_exporter(DOCKER_HOST, "300ms").await;
-    let m = scrape_until(
-        &e,
-        "the first disk-usage refresh",
-        Duration::from_secs(60),
-        |m| {
-            m.get("docker_volume_size_bytes", &[("volume", &sized.name)])
-                .is_some()
-                && m.get("docker_volume_size_bytes", &[("volume", &empty.name)])
+    let m = e
+        .scrape_until(
+            "the first disk-usage refresh",
+            Duration::from_secs(60),
+            |m| {
+                m.get("docker_volume_size_bytes", &[("volume", &sized.name)])
                     .is_some()
-        },
-    )
-    .await;
+                    && m.get("docker_volume_size_bytes", &[("volume", &empty.name)])
+                        .is_some()
+            },
+        )
+        .await;
     assert_eq!(m.value("docker_up", &[]), 1.0);
     assert_eq!(
         m.value(
@@ -154,7 +132,7 @@ async fn volume_sizes_are_exact_after_a_refresh() {
 
     // The background refresh keeps going: more bytes show up without restarting anything.
     blocking(|| sized.fill(&[("c", 10_000)]));
-    scrape_until(&e, "the grown size", Duration::from_secs(60), |m| {
+    e.scrape_until("the grown size", Duration::from_secs(60), |m| {
         m.get("docker_volume_size_bytes", &[("volume", &sized.name)]) == Some(137_567.0)
     })
     .await;
@@ -169,7 +147,7 @@ async fn a_deleted_volume_disappears_on_the_next_scrape() {
         v
     });
     let e = docker_exporter(DOCKER_HOST, "300ms").await;
-    scrape_until(&e, "the volume's size", Duration::from_secs(60), |m| {
+    e.scrape_until("the volume's size", Duration::from_secs(60), |m| {
         m.get("docker_volume_size_bytes", &[("volume", &v.name)]) == Some(1000.0)
     })
     .await;
@@ -234,10 +212,11 @@ async fn redis_in_containers_reports_each_mount_type() {
     let cfg = write_config(dir.path(), &yaml);
     let started = now_secs();
     let e = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
-    let m = scrape_until(&e, "all five containers", Duration::from_secs(30), |m| {
-        m.all("docker_container_data_mount_info", &[]).len() == 5
-    })
-    .await;
+    let m = e
+        .scrape_until("all five containers", Duration::from_secs(30), |m| {
+            m.all("docker_container_data_mount_info", &[]).len() == 5
+        })
+        .await;
     let anon_name = blocking(|| servers[1].1.container.volume_names()).remove(0);
     let expect = [
         ("r-volume", "volume", named.name.as_str(), "local"),
@@ -334,11 +313,12 @@ async fn redis_container_is_found_by_its_published_port() {
     let addr = format!("redis://127.0.0.1:{}", r.port);
     let e = Exporter::start(&["--redis.addr", &addr, "--docker.host", DOCKER_HOST]).await;
     let target = format!("127.0.0.1:{}", r.port);
-    let m = scrape_until(&e, "the container", Duration::from_secs(30), |m| {
-        !m.all("docker_container_data_mount_info", &[("target", &target)])
-            .is_empty()
-    })
-    .await;
+    let m = e
+        .scrape_until("the container", Duration::from_secs(30), |m| {
+            !m.all("docker_container_data_mount_info", &[("target", &target)])
+                .is_empty()
+        })
+        .await;
     assert_eq!(
         m.value(
             "docker_container_data_mount_info",
@@ -420,15 +400,16 @@ async fn postgres_in_containers_reports_each_mount_type_and_the_pg18_trap() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &yaml);
     let e = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
-    let m = scrape_until(&e, "all five containers", Duration::from_secs(30), |m| {
-        m.all(
-            "docker_container_data_mount_info",
-            &[("path_source", "server")],
-        )
-        .len()
-            == 5
-    })
-    .await;
+    let m = e
+        .scrape_until("all five containers", Duration::from_secs(30), |m| {
+            m.all(
+                "docker_container_data_mount_info",
+                &[("path_source", "server")],
+            )
+            .len()
+                == 5
+        })
+        .await;
     let anon = |i: usize| -> String {
         blocking(|| servers[i].1.container.volume_names())
             .into_iter()
@@ -489,19 +470,15 @@ async fn recorded_engines_1_41_1_44_1_52_give_the_same_metrics() {
     ] {
         let fake = FakeEngine::start(version, Duration::ZERO).await;
         let e = docker_exporter(&fake.host(), "200ms").await;
-        let m = scrape_until(
-            &e,
-            "sizes from the fake engine",
-            Duration::from_secs(20),
-            |m| {
+        let m = e
+            .scrape_until("sizes from the fake engine", Duration::from_secs(20), |m| {
                 m.get(
                     "docker_volume_size_bytes",
                     &[("volume", "pe-fixture_pgdata")],
                 )
                 .is_some()
-            },
-        )
-        .await;
+            })
+            .await;
         assert_eq!(m.value("docker_up", &[]), 1.0, "{version}");
         assert_eq!(
             label(&m, "docker_info", &[], "api_version"),
@@ -605,8 +582,7 @@ async fn an_upgraded_engine_is_renegotiated_without_a_failed_scrape() {
         reqs.iter().any(|r| r.starts_with("GET /v1.41/")),
         "the cached version was tried first: {reqs:?}"
     );
-    scrape_until(
-        &e,
+    e.scrape_until(
         "a refresh from the new engine",
         Duration::from_secs(10),
         |_| {
@@ -634,10 +610,11 @@ async fn no_scrape_waits_for_disk_usage() {
     assert!(!m.has("docker_volume_size_bytes"), "{}", m.text);
     assert!(!m.has("docker_disk_usage_last_refresh_timestamp_seconds"));
 
-    let m = scrape_until(&e, "the slow refresh", Duration::from_secs(20), |m| {
-        m.has("docker_volume_size_bytes")
-    })
-    .await;
+    let m = e
+        .scrape_until("the slow refresh", Duration::from_secs(20), |m| {
+            m.has("docker_volume_size_bytes")
+        })
+        .await;
     let first = m.value("docker_disk_usage_last_refresh_timestamp_seconds", &[]);
     let took = m.value("docker_disk_usage_refresh_duration_seconds", &[]);
     assert!(took >= 2.9, "{took}");
@@ -735,7 +712,7 @@ async fn a_thousand_volumes_cost_only_the_listing() {
     for (range, total) in [(0..100, 100), (100..1000, 1000)] {
         let names = blocking(|| create_volumes(&prefix, range, 8));
         created.0.extend(names);
-        scrape_until(&e, "the new volumes", Duration::from_secs(60), |m| {
+        e.scrape_until("the new volumes", Duration::from_secs(60), |m| {
             count(m) == total
         })
         .await;
@@ -749,16 +726,16 @@ async fn a_thousand_volumes_cost_only_the_listing() {
         list_1000 = list;
     }
     let since = now_secs();
-    let m = scrape_until(
-        &e,
-        "a refresh covering 1000 volumes",
-        Duration::from_secs(120),
-        |m| {
-            m.get("docker_disk_usage_last_refresh_timestamp_seconds", &[])
-                .is_some_and(|t| t > since)
-        },
-    )
-    .await;
+    let m = e
+        .scrape_until(
+            "a refresh covering 1000 volumes",
+            Duration::from_secs(120),
+            |m| {
+                m.get("docker_disk_usage_last_refresh_timestamp_seconds", &[])
+                    .is_some_and(|t| t > since)
+            },
+        )
+        .await;
     let df = m.value("docker_disk_usage_refresh_duration_seconds", &[]);
     let sized = m
         .all("docker_volume_size_bytes", &[])
@@ -778,18 +755,18 @@ async fn a_thousand_volumes_cost_only_the_listing() {
         v
     });
     let since = now_secs();
-    let m = scrape_until(
-        &e,
-        "a refresh covering the heavy volume",
-        Duration::from_secs(180),
-        |m| {
-            m.get("docker_disk_usage_last_refresh_timestamp_seconds", &[])
-                .is_some_and(|t| t > since)
-                && m.get("docker_volume_size_bytes", &[("volume", &heavy.name)])
-                    .is_some()
-        },
-    )
-    .await;
+    let m = e
+        .scrape_until(
+            "a refresh covering the heavy volume",
+            Duration::from_secs(180),
+            |m| {
+                m.get("docker_disk_usage_last_refresh_timestamp_seconds", &[])
+                    .is_some_and(|t| t > since)
+                    && m.get("docker_volume_size_bytes", &[("volume", &heavy.name)])
+                        .is_some()
+            },
+        )
+        .await;
     let df_heavy = m.value("docker_disk_usage_refresh_duration_seconds", &[]);
     let mut during = Vec::new();
     let until = Instant::now() + Duration::from_secs(8);
@@ -917,22 +894,21 @@ async fn slow_queries_are_counted_once_from_the_container_log_stream() {
         )
     };
     // The stream is attached (and counting starts) once the container has been found.
-    let m = scrape_until(&e, "the log stream", Duration::from_secs(30), |m| {
-        m.get("pg_log_file_readable", &[("target", "p-log")]) == Some(1.0) && slow(m) == Some(0.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("the log stream", Duration::from_secs(30), |m| {
+            m.get("pg_log_file_readable", &[("target", "p-log")]) == Some(1.0)
+                && slow(m) == Some(0.0)
+        })
+        .await;
     let started = m.value(
         "docker_container_start_time_seconds",
         &[("target", "p-log"), ("container", &pg.container.name)],
     );
 
     pg.sql("slowdb", "SELECT pg_sleep(0.4)").await;
-    scrape_until(
-        &e,
-        "the first slow statement",
-        Duration::from_secs(20),
-        |m| slow(m) == Some(1.0),
-    )
+    e.scrape_until("the first slow statement", Duration::from_secs(20), |m| {
+        slow(m) == Some(1.0)
+    })
     .await;
 
     // Restart the container: the stream ends, the follower reconnects from its cursor.
@@ -942,13 +918,11 @@ async fn slow_queries_are_counted_once_from_the_container_log_stream() {
         pg.wait_ready();
     });
     pg.sql("slowdb", "SELECT pg_sleep(0.4)").await;
-    let m = scrape_until(
-        &e,
-        "the second slow statement",
-        Duration::from_secs(30),
-        |m| slow(m).is_some_and(|v| v >= 2.0),
-    )
-    .await;
+    let m = e
+        .scrape_until("the second slow statement", Duration::from_secs(30), |m| {
+            slow(m).is_some_and(|v| v >= 2.0)
+        })
+        .await;
     assert_eq!(slow(&m), Some(2.0), "counted twice?\n{}", m.text);
     assert!(
         m.value(

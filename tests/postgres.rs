@@ -53,23 +53,6 @@ async fn exporter_for(s: &PgServer, role: &str, pw: &str, tmp: &tempfile::TempDi
     .await
 }
 
-/// Scrapes until `cond` holds, bounded.
-async fn scrape_until(e: &Exporter, what: &str, cond: impl Fn(&Metrics) -> bool) -> Metrics {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = e.scrape().await;
-        if cond(&m) {
-            return m;
-        }
-        assert!(
-            Instant::now() < until,
-            "timed out waiting for {what}:\n{}",
-            m.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn with<'a>(t: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut v = vec![("target", t)];
     v.extend_from_slice(extra);
@@ -221,10 +204,11 @@ async fn matrix(version: u32) {
     for s in sleeps {
         s.await.unwrap().unwrap();
     }
-    let m = scrape_until(&e, "pg_sleep(5) in flight", |m| {
-        m.get("pg_slow_queries", &with(t, &[("datname", "postgres")])) == Some(1.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("pg_sleep(5) in flight", Duration::from_secs(20), |m| {
+            m.get("pg_slow_queries", &with(t, &[("datname", "postgres")])) == Some(1.0)
+        })
+        .await;
     assert!(
         m.value(
             "pg_stat_activity_max_query_duration_seconds",
@@ -242,11 +226,12 @@ async fn matrix(version: u32) {
         0.0
     );
     let shop = [("datname", "shop")];
-    let m = scrape_until(&e, "3 slow statements counted", |m| {
-        m.get("pg_slow_queries_total", &with(t, &shop))
-            .is_some_and(|v| v >= 3.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("3 slow statements counted", Duration::from_secs(20), |m| {
+            m.get("pg_slow_queries_total", &with(t, &shop))
+                .is_some_and(|v| v >= 3.0)
+        })
+        .await;
     assert_eq!(m.value("pg_slow_queries_total", &with(t, &shop)), 3.0);
     assert_eq!(
         m.value("pg_slow_queries_duration_seconds_count", &with(t, &shop)),
@@ -262,13 +247,14 @@ async fn matrix(version: u32) {
     assert_eq!(bucket(&m, "2.5"), 3.0);
     assert!(m.value("pg_slow_queries_duration_seconds_sum", &with(t, &shop)) >= 3.6);
     long.await.unwrap().unwrap();
-    let m = scrape_until(&e, "the 5 s statement counted", |m| {
-        m.get(
-            "pg_slow_queries_total",
-            &with(t, &[("datname", "postgres")]),
-        ) >= Some(1.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("the 5 s statement counted", Duration::from_secs(20), |m| {
+            m.get(
+                "pg_slow_queries_total",
+                &with(t, &[("datname", "postgres")]),
+            ) >= Some(1.0)
+        })
+        .await;
     assert_eq!(
         m.value(
             "pg_slow_queries_total",
@@ -628,15 +614,20 @@ async fn csvlog_and_jsonlog_are_counted() {
             "{t}"
         );
     }
-    let m = scrape_until(&e, "2 slow statements in every format", |m| {
-        ["stderr", "csv", "json"].iter().all(|t| {
-            m.get(
-                "pg_slow_queries_total",
-                &[("target", t), ("datname", "shop")],
-            ) >= Some(2.0)
-        })
-    })
-    .await;
+    let m = e
+        .scrape_until(
+            "2 slow statements in every format",
+            Duration::from_secs(20),
+            |m| {
+                ["stderr", "csv", "json"].iter().all(|t| {
+                    m.get(
+                        "pg_slow_queries_total",
+                        &[("target", t), ("datname", "shop")],
+                    ) >= Some(2.0)
+                })
+            },
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let m2 = e.scrape().await;
     for t in ["stderr", "csv", "json"] {
@@ -673,7 +664,7 @@ async fn truncated_log_and_prefix_without_database() {
     assert_eq!(m.value("pg_slow_queries_total", &unattributed), 0.0);
     let c = server.connect("app", Some(APP_PW), "shop").await;
     c.batch_execute("SELECT pg_sleep(1.1)").await.unwrap();
-    scrape_until(&e, "1 slow statement", |m| {
+    e.scrape_until("1 slow statement", Duration::from_secs(20), |m| {
         m.get("pg_slow_queries_total", &unattributed) == Some(1.0)
     })
     .await;
@@ -687,10 +678,11 @@ async fn truncated_log_and_prefix_without_database() {
     e.scrape().await;
     c.batch_execute("SELECT pg_sleep(1.1)").await.unwrap();
     c.batch_execute("SELECT pg_sleep(1.1)").await.unwrap();
-    let m = scrape_until(&e, "3 slow statements", |m| {
-        m.get("pg_slow_queries_total", &unattributed) >= Some(3.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("3 slow statements", Duration::from_secs(20), |m| {
+            m.get("pg_slow_queries_total", &unattributed) >= Some(3.0)
+        })
+        .await;
     assert_eq!(m.value("pg_slow_queries_total", &unattributed), 3.0);
     assert_eq!(
         m.value(

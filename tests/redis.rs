@@ -35,27 +35,6 @@ fn password_file(dir: &tempfile::TempDir, pw: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// Scrapes until `cond` holds (the server's state changes asynchronously), bounded.
-async fn scrape_until(
-    e: &Exporter,
-    what: &str,
-    cond: impl Fn(&common::Metrics) -> bool,
-) -> common::Metrics {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = e.scrape().await;
-        if cond(&m) {
-            return m;
-        }
-        assert!(
-            Instant::now() < until,
-            "timed out waiting for {what}:\n{}",
-            m.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The body shared by the seed test and the version matrix.
 async fn seed_configuration_exact(flavor: Flavor) {
     let server = RedisServer::start_flavor(flavor, &seed_args());
@@ -81,10 +60,11 @@ async fn seed_configuration_exact(flavor: Flavor) {
     let url = server.url();
     let e = Exporter::start(&["--redis.addr", &url, "--redis.password-file", &pw]).await;
     // Wait until a possible start-up AOF rewrite is over, so the status fields are final.
-    let m = scrape_until(&e, "no rewrite in progress", |m| {
-        m.get("redis_aof_rewrite_in_progress", &[]) == Some(0.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("no rewrite in progress", Duration::from_secs(20), |m| {
+            m.get("redis_aof_rewrite_in_progress", &[]) == Some(0.0)
+        })
+        .await;
     let t = server.target();
     let t = [("target", t.as_str())];
     fn join<'a>(a: &[(&'a str, &'a str)], b: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -334,11 +314,12 @@ async fn failing_bgsave_is_reported() {
     // forked child cannot create its temp file in a directory that no longer exists.
     std::fs::remove_dir_all(&server.dir).unwrap();
     let _: String = redis::cmd("BGSAVE").query(&mut server.client()).unwrap();
-    let m = scrape_until(&e, "bgsave to fail", |m| {
-        m.get("redis_rdb_last_bgsave_status", &t) == Some(0.0)
-            && m.get("redis_rdb_bgsave_in_progress", &t) == Some(0.0)
-    })
-    .await;
+    let m = e
+        .scrape_until("bgsave to fail", Duration::from_secs(20), |m| {
+            m.get("redis_rdb_last_bgsave_status", &t) == Some(0.0)
+                && m.get("redis_rdb_bgsave_in_progress", &t) == Some(0.0)
+        })
+        .await;
     assert_eq!(m.value("redis_up", &t), 1.0);
     std::fs::create_dir_all(&server.dir).unwrap();
 }

@@ -30,7 +30,7 @@ fn seed_postgres(version: u32, volume: &str) -> PostgresContainer {
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_stack_passes_das_tern_from_postgres_16() {
     let versions = [15u32, 16, 17, 18];
-    let (volumes, pgs, redis) = tokio::task::block_in_place(|| {
+    let (_volumes, pgs, redis) = tokio::task::block_in_place(|| {
         let volumes: Vec<TestVolume> = versions
             .iter()
             .map(|v| TestVolume::create(&unique(&format!("postgres_data_{v}")), &[]))

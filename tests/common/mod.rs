@@ -126,6 +126,29 @@ impl Exporter {
         Metrics::parse(&r.body)
     }
 
+    /// Scrapes until `cond` holds (servers change state asynchronously), for at most
+    /// `timeout`; panics with the last exposition otherwise.
+    pub async fn scrape_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.scrape().await;
+            if cond(&m) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last scrape:\n{}",
+                m.text
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
