@@ -537,3 +537,36 @@ async fn gzip_landing_and_probes() {
         .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_scrape_cap_answers_503() {
+    let hole = Blackhole::start();
+    let url = format!("redis://{}", hole.addr);
+    let e = std::sync::Arc::new(
+        Exporter::start(&[
+            "--redis.addr",
+            &url,
+            "--web.max-requests",
+            "1",
+            "--scrape.timeout",
+            "2s",
+        ])
+        .await,
+    );
+    let slow = {
+        let e = e.clone();
+        tokio::spawn(async move { e.get("/metrics", &[]).await })
+    };
+    // Let the first scrape take the only slot (it waits for the dead target).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = e.get("/metrics", &[]).await;
+    assert_eq!(second.status, 503);
+    // Health checks are not scrapes and are never refused.
+    assert_eq!(e.get("/-/healthy", &[]).await.status, 200);
+    assert_eq!(slow.await.unwrap().status, 200);
+    assert_eq!(
+        e.get("/metrics", &[]).await.status,
+        200,
+        "the slot is free again"
+    );
+}
