@@ -1,5 +1,13 @@
 //! Build script: records the git revision for `persistence_exporter_build_info`.
 fn main() {
+    // An explicit revision (Docker builds have no .git) wins over asking git.
+    println!("cargo:rerun-if-env-changed=PE_GIT_REVISION");
+    if let Ok(rev) = std::env::var("PE_GIT_REVISION")
+        && !rev.trim().is_empty()
+    {
+        println!("cargo:rustc-env=PE_GIT_REVISION={}", rev.trim());
+        return;
+    }
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
