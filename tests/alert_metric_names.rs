@@ -14,7 +14,7 @@ mod common;
 
 use common::docker::DOCKER_HOST;
 use common::postgres::PgServer;
-use common::promql::{Use, metric_uses};
+use common::promql::{Use, metric_uses, wrong_type_uses};
 use common::redis::RedisServer;
 use common::{Exporter, Metrics, free_port};
 use std::collections::{BTreeMap, BTreeSet};
@@ -306,25 +306,14 @@ async fn every_metric_named_in_a_rule_is_exported() {
     );
 
     // rate() on a gauge, or delta() on a counter, is a rule that cannot work.
-    let mut wrong = Vec::new();
-    for r in &rules {
-        for u in metric_uses(&r.expr) {
-            let Some(ty) = m.types.get(&u.metric) else {
-                continue;
-            };
-            let want = match u.function.as_str() {
-                "rate" | "irate" | "increase" | "resets" => "counter",
-                "delta" | "idelta" | "deriv" | "predict_linear" => "gauge",
-                _ => continue,
-            };
-            if ty != want {
-                wrong.push(format!(
-                    "{}: {}({}) but {} is a {ty}",
-                    r.alert, u.function, u.metric, u.metric
-                ));
-            }
-        }
-    }
+    let wrong: Vec<String> = rules
+        .iter()
+        .flat_map(|r| {
+            wrong_type_uses(&r.expr, &m.types)
+                .into_iter()
+                .map(move |w| format!("{}: {w}", r.alert))
+        })
+        .collect();
     assert!(
         wrong.is_empty(),
         "functions applied to the wrong metric type:\n{}",

@@ -9,24 +9,6 @@ use std::process::Command;
 
 const PW: &str = "check-test-pw-5521";
 
-fn seed_args() -> Vec<&'static str> {
-    vec![
-        "--requirepass",
-        PW,
-        "--maxmemory",
-        "512mb",
-        "--maxmemory-policy",
-        "allkeys-lru",
-        "--save",
-        "60",
-        "1000",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-    ]
-}
-
 fn pw_file(dir: &tempfile::TempDir) -> String {
     let p = dir.path().join("pw");
     std::fs::write(&p, PW).unwrap();
@@ -48,7 +30,7 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn check_passes_the_seed_redis_and_exits_0() {
-    let server = RedisServer::start(&seed_args());
+    let server = RedisServer::start(&common::redis::seed_args(PW));
     let dir = tempfile::tempdir().unwrap();
     let pw = pw_file(&dir);
     let (code, out, err) = check(&[

@@ -26,7 +26,7 @@ use common::docker::{
     DOCKER_HOST, DataSetup, Net, RedisContainer, TestVolume, unique, write_config,
 };
 use common::postgres::PgServer;
-use common::promql::{metric_uses, selectors};
+use common::promql::{metric_uses, selectors, wrong_type_uses};
 use common::redis::RedisServer;
 use common::{Exporter, Metrics, env_path, free_port, http_get};
 use serde_json::{Value, json};
@@ -1069,21 +1069,8 @@ async fn every_panel_and_variable_query_returns_data() {
     // rate() on a gauge or deriv() on a counter cannot work; a metric with a `target`
     // label must follow the `target` variable.
     for (_, q) in &qs {
-        for u in metric_uses(&q.promql()) {
-            let Some(ty) = m.types.get(&u.metric) else {
-                continue;
-            };
-            let want = match u.function.as_str() {
-                "rate" | "irate" | "increase" | "resets" => "counter",
-                "delta" | "idelta" | "deriv" | "predict_linear" => "gauge",
-                _ => continue,
-            };
-            if ty != want {
-                problems.push(format!(
-                    "{}: {}({}) but {} is a {ty}",
-                    q.place, u.function, u.metric, u.metric
-                ));
-            }
+        for w in wrong_type_uses(&q.promql(), &m.types) {
+            problems.push(format!("{}: {w}", q.place));
         }
         if q.variable.is_none() {
             for s in selectors(&q.expr) {

@@ -396,21 +396,7 @@ async fn image_runs_the_compose_config_non_root_against_real_redis_and_postgres(
     );
 
     // ---- Servers, configured like the seed's stack.
-    let redis = RedisServer::start(&[
-        "--requirepass",
-        REDIS_PASSWORD,
-        "--maxmemory",
-        "512mb",
-        "--maxmemory-policy",
-        "allkeys-lru",
-        "--save",
-        "60",
-        "1000",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-    ]);
+    let redis = RedisServer::start(&common::redis::seed_args(REDIS_PASSWORD));
     let pg = PgServer::start(
         17,
         &[

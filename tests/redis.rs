@@ -10,25 +10,6 @@ use std::time::{Duration, Instant};
 
 const SEED_PASSWORD: &str = "dastern_redis_password-Zq81";
 
-/// The seed report's Redis command line.
-fn seed_args() -> Vec<&'static str> {
-    vec![
-        "--requirepass",
-        SEED_PASSWORD,
-        "--maxmemory",
-        "512mb",
-        "--maxmemory-policy",
-        "allkeys-lru",
-        "--save",
-        "60",
-        "1000",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-    ]
-}
-
 fn password_file(dir: &tempfile::TempDir, pw: &str) -> String {
     let p = dir.path().join("redis.pw");
     std::fs::write(&p, format!("{pw}\n")).unwrap();
@@ -37,7 +18,7 @@ fn password_file(dir: &tempfile::TempDir, pw: &str) -> String {
 
 /// The body shared by the seed test and the version matrix.
 async fn seed_configuration_exact(flavor: Flavor) {
-    let server = RedisServer::start_flavor(flavor, &seed_args());
+    let server = RedisServer::start_flavor(flavor, &common::redis::seed_args(SEED_PASSWORD));
     let mut c = server.client();
     for i in 0..10 {
         let _: () = redis::cmd("SET")

@@ -188,3 +188,23 @@ fn scan(expr: &str) -> Vec<(Use, String)> {
     }
     out
 }
+
+/// Uses in `expr` of a function on the wrong metric type (`rate()` on a gauge, `deriv()`
+/// on a counter), as `f(metric) but metric is a <type>`, given the exporter's `# TYPE`s.
+pub fn wrong_type_uses(
+    expr: &str,
+    types: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    metric_uses(expr)
+        .into_iter()
+        .filter_map(|u| {
+            let ty = types.get(&u.metric)?;
+            let want = match u.function.as_str() {
+                "rate" | "irate" | "increase" | "resets" => "counter",
+                "delta" | "idelta" | "deriv" | "predict_linear" => "gauge",
+                _ => return None,
+            };
+            (ty != want).then(|| format!("{}({}) but {} is a {ty}", u.function, u.metric, u.metric))
+        })
+        .collect()
+}

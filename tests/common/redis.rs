@@ -6,6 +6,29 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The seed report's Redis command line after the password (as separate arguments:
+/// Redis 6.2 ignores a quoted "60 1000").
+pub const SEED_SETTINGS: &[&str] = &[
+    "--maxmemory",
+    "512mb",
+    "--maxmemory-policy",
+    "allkeys-lru",
+    "--save",
+    "60",
+    "1000",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+];
+
+/// The seed report's Redis arguments with this password.
+pub fn seed_args(password: &str) -> Vec<&str> {
+    let mut v = vec!["--requirepass", password];
+    v.extend_from_slice(SEED_SETTINGS);
+    v
+}
+
 /// Which server binary to run.
 #[derive(Clone, Copy, Debug)]
 pub enum Flavor {
