@@ -4,8 +4,8 @@
 //! directory in `render`, through the pure [`data_mount`]).
 //!
 //! Per scrape (cheap): `/version` (cached after the first success, re-negotiated after a
-//! failure), `/info`, `/volumes`, and `/containers/json` + `/containers/{id}/json` only for
-//! containers of monitored targets. `/system/df`, which walks every volume and layer, runs
+//! failure), `/info` (reused for a minute), `/volumes`, and `/containers/json` +
+//! `/containers/{id}/json` only for containers of monitored targets. `/system/df`, which walks every volume and layer, runs
 //! in a background task, one call at a time, every `disk_usage_interval`; scrapes read its
 //! last result and never wait for it.
 //!
@@ -540,6 +540,9 @@ pub struct DockerSnapshot {
     pub slow_logs: BTreeMap<String, crate::collectors::postgres::slowlog::SlowLogSnapshot>,
 }
 
+/// How long `/info` is reused before it is read again.
+const INFO_TTL: Duration = Duration::from_secs(60);
+
 type DiskUsageCache = Arc<Mutex<Option<Arc<DiskUsage>>>>;
 
 /// Aborts the background refresh when the collector is dropped.
@@ -558,6 +561,9 @@ pub struct DockerCollector {
     timeout: Duration,
     interval: Duration,
     version: Option<EngineVersion>,
+    /// `/info` (storage driver, data root) with the time it was read: it only changes
+    /// when the Engine is reconfigured, and it is the slowest of the per-scrape calls.
+    info: Option<(Instant, api::EngineInfo)>,
     targets: Vec<MonitoredTarget>,
     cache: DiskUsageCache,
     refresher: Option<RefreshTask>,
@@ -574,6 +580,7 @@ impl DockerCollector {
             timeout: target.timeout,
             interval: target.disk_usage_interval.max(Duration::from_millis(100)),
             version: None,
+            info: None,
             targets: monitored,
             cache: Arc::new(Mutex::new(None)),
             refresher: None,
@@ -646,6 +653,7 @@ impl DockerCollector {
             // upgraded Engine answers 400 to a version it no longer accepts). Once more
             // right away when the failure was an answer, not silence.
             self.version = None;
+            self.info = None;
             if cached
                 && matches!(
                     result,
@@ -688,13 +696,34 @@ impl DockerCollector {
         };
         let api = version.api_version;
         let (info_path, volumes_path) = (format!("/v{api}/info"), format!("/v{api}/volumes"));
-        let (info, volumes, containers) = tokio::join!(
-            engine.get(&info_path, call_deadline()),
+        let cached_info = self
+            .info
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < INFO_TTL)
+            .map(|(_, i)| i.clone());
+        let info_call = async {
+            match cached_info {
+                Some(_) => None,
+                None => Some(engine.get(&info_path, call_deadline()).await),
+            }
+        };
+        let (fresh_info, volumes, containers) = tokio::join!(
+            info_call,
             engine.get(&volumes_path, call_deadline()),
             find_target_containers(&engine, api, &self.name, &self.targets, call_deadline()),
         );
-        let info =
-            api::parse_info(&info.map_err(|e| self.err(e))?).map_err(|e| self.protocol(e))?;
+        let info = match (cached_info, fresh_info) {
+            (Some(i), _) => i,
+            (None, Some(body)) => {
+                let i = api::parse_info(&body.map_err(|e| self.err(e))?)
+                    .map_err(|e| self.protocol(e))?;
+                self.info = Some((Instant::now(), i.clone()));
+                i
+            }
+            (None, None) => {
+                return Err(self.protocol("/info was neither cached nor read".to_string()));
+            }
+        };
         let mut volumes = api::parse_volume_list(&volumes.map_err(|e| self.err(e))?)
             .map_err(|e| self.protocol(e))?;
         volumes.sort_by(|a, b| a.name.cmp(&b.name));
