@@ -30,12 +30,16 @@ fn seed_postgres(version: u32, volume: &str) -> PostgresContainer {
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_stack_passes_das_tern_from_postgres_16() {
     let versions = [15u32, 16, 17, 18];
-    let (_volumes, pgs, redis) = tokio::task::block_in_place(|| {
-        let volumes: Vec<TestVolume> = versions
+    // Separate bindings: locals drop in reverse order, so the containers go before the
+    // volumes they use (a volume in use cannot be removed).
+    let volumes: Vec<TestVolume> = tokio::task::block_in_place(|| {
+        versions
             .iter()
             .map(|v| TestVolume::create(&unique(&format!("postgres_data_{v}")), &[]))
             .chain([TestVolume::create(&unique("redis_data"), &[])])
-            .collect();
+            .collect()
+    });
+    let (pgs, redis) = tokio::task::block_in_place(|| {
         let pgs: Vec<PostgresContainer> = versions
             .iter()
             .zip(&volumes)
@@ -52,7 +56,7 @@ async fn seed_stack_passes_das_tern_from_postgres_16() {
             ),
             Some(REDIS_PW),
         );
-        (volumes, pgs, redis)
+        (pgs, redis)
     });
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("redis.pw");
