@@ -82,16 +82,24 @@ impl Webhook {
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 8192];
+                    // Reads more of the request; false on EOF, error or 10 s of silence.
+                    async fn more(
+                        s: &mut tokio::net::TcpStream,
+                        chunk: &mut [u8],
+                        buf: &mut Vec<u8>,
+                    ) -> bool {
+                        match tokio::time::timeout(Duration::from_secs(10), s.read(chunk)).await {
+                            Ok(Ok(n)) if n > 0 => {
+                                buf.extend_from_slice(&chunk[..n]);
+                                true
+                            }
+                            _ => false,
+                        }
+                    }
                     let (head_end, len) = loop {
-                        let Ok(Ok(n)) =
-                            tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await
-                        else {
-                            return;
-                        };
-                        if n == 0 {
+                        if !more(&mut s, &mut chunk, &mut buf).await {
                             return;
                         }
-                        buf.extend_from_slice(&chunk[..n]);
                         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
                             let len = head
@@ -103,15 +111,9 @@ impl Webhook {
                         }
                     };
                     while buf.len() < head_end + len {
-                        let Ok(Ok(n)) =
-                            tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await
-                        else {
-                            return;
-                        };
-                        if n == 0 {
+                        if !more(&mut s, &mut chunk, &mut buf).await {
                             return;
                         }
-                        buf.extend_from_slice(&chunk[..n]);
                     }
                     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
                     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();

@@ -26,14 +26,14 @@ use common::docker::{
     DOCKER_HOST, DataSetup, Net, RedisContainer, TestVolume, unique, write_config,
 };
 use common::postgres::PgServer;
+use common::prometheus::{Prometheus, url_encode};
 use common::promql::{metric_uses, selectors, wrong_type_uses};
 use common::redis::RedisServer;
-use common::{Exporter, Metrics, env_path, free_port, http_get};
+use common::{Exporter, Metrics, free_port};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
@@ -850,135 +850,45 @@ async fn scrape_until_all(e: &Exporter, names: &BTreeSet<String>) -> Metrics {
     }
 }
 
-/// Prometheus as a child process with its log in a file, killed by PID when dropped.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+/// Starts Prometheus scraping the exporter every [`SCRAPE_INTERVAL`].
+async fn start_prometheus(dir: &Path, exporter: SocketAddr) -> Prometheus {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  scrape_timeout: {SCRAPE_INTERVAL}\n\
+         scrape_configs:\n  - job_name: persistence_exporter\n    static_configs:\n      - targets: ['{exporter}']\n"
+    );
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, cfg).unwrap();
+    Prometheus::start(dir, &path).await
 }
 
-impl Prometheus {
-    async fn start(dir: &Path, exporter: SocketAddr) -> Prometheus {
-        std::fs::create_dir_all(dir).unwrap();
-        let cfg = format!(
-            "global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  scrape_timeout: {SCRAPE_INTERVAL}\n\
-             scrape_configs:\n  - job_name: persistence_exporter\n    static_configs:\n      - targets: ['{exporter}']\n"
-        );
-        std::fs::write(dir.join("prometheus.yml"), cfg).unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let log = dir.join("prometheus.log");
-        let child = Command::new(env_path("PE_PROMETHEUS"))
-            .args([
-                "--config.file=prometheus.yml".to_string(),
-                "--storage.tsdb.path=data".into(),
-                format!("--web.listen-address={addr}"),
-                "--log.level=warn".into(),
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("prometheus starts");
-        let mut p = Prometheus { child, addr, log };
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", p.log());
-            }
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && http_get(addr, "/-/ready", &[]).await.status == 200
-            {
-                return p;
-            }
-            assert!(
-                Instant::now() < until,
-                "prometheus not ready within 30 s:\n{}",
-                p.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// GET an API path; the `data` of a successful answer, or the error text.
-    async fn api(&self, path: &str) -> Result<Value, String> {
-        let r = http_get(self.addr, path, &[]).await;
-        let v: Value = serde_json::from_str(&r.body)
-            .map_err(|e| format!("HTTP {}: {e}: {}", r.status, r.body))?;
-        if v["status"] == "success" {
-            Ok(v["data"].clone())
-        } else {
-            Err(format!("{}: {}", v["errorType"], v["error"]))
-        }
-    }
-
-    /// Instant query at `time`: the number of series, or the error.
-    async fn series(&self, expr: &str, time: f64) -> Result<usize, String> {
-        self.result(expr, time).await.map(|r| r.len())
-    }
-
-    /// Instant query at `time`: the series (`{"metric": …, "value": [t, "v"]}`).
-    async fn result(&self, expr: &str, time: f64) -> Result<Vec<Value>, String> {
-        let data = self
-            .api(&format!(
-                "/api/v1/query?query={}&time={time}",
-                url_encode(expr)
-            ))
-            .await?;
-        match data["resultType"].as_str() {
-            Some("vector") | Some("matrix") => {
-                Ok(data["result"].as_array().cloned().unwrap_or_default())
-            }
-            other => Err(format!("result type {other:?}, not series")),
-        }
-    }
-
-    /// `label_values(selector, label)` the way Grafana asks for it: the label's values on
-    /// the series the selector matches, over the last `window` before `time`.
-    async fn label_values(
-        &self,
-        selector: Option<&str>,
-        label: &str,
-        time: f64,
-    ) -> Result<Vec<String>, String> {
-        let mut path = format!(
-            "/api/v1/label/{label}/values?start={}&end={time}",
-            time - 60.0
-        );
-        if let Some(s) = selector {
-            path.push_str(&format!("&match[]={}", url_encode(s)));
-        }
-        let data = self.api(&path).await?;
-        Ok(data
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect())
-    }
+/// Instant query at `time`: the number of series, or the error.
+async fn series(p: &Prometheus, expr: &str, time: f64) -> Result<usize, String> {
+    p.query(expr, Some(time)).await.map(|r| r.len())
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `label_values(selector, label)` the way Grafana asks for it: the label's values on the
+/// series the selector matches, over the last minute before `time`.
+async fn label_values(
+    p: &Prometheus,
+    selector: Option<&str>,
+    label: &str,
+    time: f64,
+) -> Result<Vec<String>, String> {
+    let mut path = format!(
+        "/api/v1/label/{label}/values?start={}&end={time}",
+        time - 60.0
+    );
+    if let Some(s) = selector {
+        path.push_str(&format!("&match[]={}", url_encode(s)));
     }
-}
-
-fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let data = p.api(&path).await?;
+    Ok(data
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect())
 }
 
 /// The values of a dashboard's variables, resolved in order through Prometheus the way
@@ -1001,7 +911,7 @@ async fn resolve_variables(
         let (sel, label) =
             parse_label_values(q).unwrap_or_else(|| panic!("{}: variable {name}: {q:?}", d.file));
         let sel = sel.map(|s| substitute(&s, &vars));
-        let values = match prom.label_values(sel.as_deref(), &label, time).await {
+        let values = match label_values(prom, sel.as_deref(), &label, time).await {
             Ok(v) => v,
             Err(e) => {
                 problems.push(format!("{}: variable ${name} ({q}): {e}", d.file));
@@ -1090,7 +1000,7 @@ async fn every_panel_and_variable_query_returns_data() {
 
     // ---- a real Prometheus scrapes the exporter for a while ---------------------------------
     let tmp = tempfile::tempdir().unwrap();
-    let prom = Prometheus::start(&tmp.path().join("prometheus"), f.exporter.addr).await;
+    let prom = start_prometheus(&tmp.path().join("prometheus"), f.exporter.addr).await;
     let started = Instant::now();
     // Keep the servers busy while Prometheus watches (evictions, expirations, slow queries).
     let mut rounds = 0;
@@ -1111,13 +1021,9 @@ async fn every_panel_and_variable_query_returns_data() {
             .unwrap()
             .as_secs_f64();
         let ok = prom
-            .api(&format!(
-                "/api/v1/query?query={}&time={now}",
-                url_encode(READY)
-            ))
+            .query(READY, Some(now))
             .await
-            .map(|d| d["result"].as_array().is_some_and(|r| !r.is_empty()))
-            .unwrap_or(false);
+            .is_ok_and(|r| !r.is_empty());
         if ok {
             break now;
         }
@@ -1141,7 +1047,7 @@ async fn every_panel_and_variable_query_returns_data() {
         for (_, q) in qs.iter().filter(|(j, q)| *j == i && q.variable.is_none()) {
             checked += 1;
             let expr = substitute(&q.expr, &vars);
-            match prom.series(&expr, time).await {
+            match series(&prom, &expr, time).await {
                 Ok(0) => problems.push(format!("{}: no series for\n    {expr}", q.place)),
                 Ok(_) => {}
                 Err(e) => problems.push(format!("{}: {e}\n    {expr}", q.place)),
@@ -1153,8 +1059,7 @@ async fn every_panel_and_variable_query_returns_data() {
                 for t in &targets {
                     let mut one = vars.clone();
                     one.insert("target", multi(std::slice::from_ref(t)));
-                    if prom
-                        .series(&substitute(&q.expr, &one), time)
+                    if series(&prom, &substitute(&q.expr, &one), time)
                         .await
                         .is_ok_and(|n| n > 0)
                     {
@@ -1189,7 +1094,10 @@ async fn every_panel_and_variable_query_returns_data() {
         substitute(p["targets"][0]["expr"].as_str().unwrap(), &vars)
     };
     let rows = prom
-        .result(&panel_expr("Persistence checks (failing first)"), time)
+        .query(
+            &panel_expr("Persistence checks (failing first)"),
+            Some(time),
+        )
         .await
         .unwrap();
     let first = &rows[0];
@@ -1206,7 +1114,7 @@ async fn every_panel_and_variable_query_returns_data() {
         "FAIL rows are not first: {rows:#?}"
     );
     let critical = prom
-        .result(&panel_expr("Failing checks: critical"), time)
+        .query(&panel_expr("Failing checks: critical"), Some(time))
         .await
         .unwrap();
     let n: f64 = critical[0]["value"][1].as_str().unwrap().parse().unwrap();
@@ -1215,7 +1123,10 @@ async fn every_panel_and_variable_query_returns_data() {
         "misconfigured targets fail no critical check: {critical:?}"
     );
     let mounts = prom
-        .result(&panel_expr("Where the data lives (data-mount type)"), time)
+        .query(
+            &panel_expr("Where the data lives (data-mount type)"),
+            Some(time),
+        )
         .await
         .unwrap();
     assert!(

@@ -14,12 +14,12 @@ mod common;
 
 use common::docker::{TestContainer, TestNetwork, docker, unique};
 use common::postgres::PgServer;
+use common::prometheus::Prometheus;
 use common::redis::RedisServer;
-use common::{Exporter, env_path, free_port, http_get};
+use common::{Exporter, env_path};
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const REDIS_PASSWORD: &str = "probe-R3dis-S3cret-5b0e";
@@ -39,97 +39,34 @@ fn replace(text: &str, from: &str, to: &str, file: &str) -> String {
     text.replace(from, to)
 }
 
-/// Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+/// `query`'s instant vector as (labels, value).
+async fn values(p: &Prometheus, query: &str) -> Vec<(Value, f64)> {
+    p.query(query, None)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .iter()
+        .map(|s| {
+            (
+                s["metric"].clone(),
+                s["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
 }
 
-impl Prometheus {
-    async fn start(dir: &Path, config: &Path) -> Prometheus {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let log = dir.join("prometheus.log");
-        let child = Command::new(env_path("PE_PROMETHEUS"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("prometheus starts");
-        let mut p = Prometheus { child, addr, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", read(&p.log));
-            }
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && http_get(addr, "/-/ready", &[]).await.status == 200
-            {
-                return p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready:\n{}",
-                read(&p.log)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn api(&self, path: &str) -> Value {
-        let r = http_get(self.addr, path, &[]).await;
-        assert_eq!(r.status, 200, "{path}: {}", r.body);
-        serde_json::from_str(&r.body).unwrap()
-    }
-
-    /// `query`'s instant vector as (labels, value).
-    async fn query(&self, query: &str) -> Vec<(Value, f64)> {
-        let q: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let v = self.api(&format!("/api/v1/query?query={q}")).await;
-        v["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["metric"].clone(),
-                    s["value"][1].as_str().unwrap().parse().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    /// Active targets of a job.
-    async fn targets(&self, job: &str) -> Vec<Value> {
-        let v = self.api("/api/v1/targets?state=active").await;
-        v["data"]["activeTargets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["labels"]["job"] == job)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Active targets of a job.
+async fn targets(p: &Prometheus, job: &str) -> Vec<Value> {
+    let v = p
+        .api("/api/v1/targets?state=active")
+        .await
+        .unwrap_or_else(|e| panic!("targets: {e}"));
+    v["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["labels"]["job"] == job)
+        .cloned()
+        .collect()
 }
 
 /// The exporter's config: the probe modules of deploy/persistence_exporter.yml as shipped
@@ -271,20 +208,16 @@ async fn probe_example_scrapes_static_and_docker_discovered_targets_through_the_
     // ---- Static jobs: every server up through /probe, instance = target = the server.
     let deadline = Instant::now() + Duration::from_secs(30);
     let (redis_up, pg_up) = loop {
-        let r = prom
-            .query("redis_up{job=\"persistence_probe_redis\"} == 1")
-            .await;
-        let p = prom
-            .query("pg_up{job=\"persistence_probe_postgres\"} == 1")
-            .await;
+        let r = values(&prom, "redis_up{job=\"persistence_probe_redis\"} == 1").await;
+        let p = values(&prom, "pg_up{job=\"persistence_probe_postgres\"} == 1").await;
         if r.len() == redis.len() && p.len() == pgs.len() {
             break (r, p);
         }
         assert!(
             Instant::now() < deadline,
             "not every probed server is up: redis {r:?}, postgres {p:?}\ntargets: {:#?}\n{:#?}",
-            prom.targets("persistence_probe_redis").await,
-            prom.targets("persistence_probe_postgres").await
+            targets(&prom, "persistence_probe_redis").await,
+            targets(&prom, "persistence_probe_postgres").await
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
@@ -305,12 +238,14 @@ async fn probe_example_scrapes_static_and_docker_discovered_targets_through_the_
     expected.sort();
     assert_eq!(instances, expected);
     // The das-tern profile of the modules is applied to probed targets.
-    let checks = prom
-        .query("count by (job) (persistence_check_ok{job=~\"persistence_probe_.*\"})")
-        .await;
+    let checks = values(
+        &prom,
+        "count by (job) (persistence_check_ok{job=~\"persistence_probe_.*\"})",
+    )
+    .await;
     assert_eq!(checks.len(), 2, "checks of both probe jobs: {checks:?}");
     for job in ["persistence_probe_redis", "persistence_probe_postgres"] {
-        for t in prom.targets(job).await {
+        for t in targets(&prom, job).await {
             let url = t["scrapeUrl"].as_str().unwrap();
             assert!(url.contains("/probe?"), "{url}");
             assert!(
@@ -320,7 +255,7 @@ async fn probe_example_scrapes_static_and_docker_discovered_targets_through_the_
         }
     }
     // The exporter's own job, which the health alerts watch.
-    let own = prom.targets("persistence_exporter").await;
+    let own = targets(&prom, "persistence_exporter").await;
     assert_eq!(own.len(), 1, "{own:?}");
 
     // ---- docker_sd_configs: exactly the labelled containers, with the right port.
@@ -334,8 +269,7 @@ async fn probe_example_scrapes_static_and_docker_discovered_targets_through_the_
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let docker_targets = loop {
-        let all: Vec<Value> = prom
-            .targets("persistence_probe_docker")
+        let all: Vec<Value> = targets(&prom, "persistence_probe_docker")
             .await
             .into_iter()
             .filter(ours)

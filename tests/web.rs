@@ -5,8 +5,9 @@
 mod common;
 
 use common::postgres::PgServer;
+use common::prometheus::Prometheus;
 use common::redis::RedisServer;
-use common::{Exporter, env_path, free_port};
+use common::{Exporter, free_port};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -225,49 +226,32 @@ async fn tls_with_client_certificates_and_basic_auth() {
 
     // A real Prometheus scrapes it with basic_auth and tls_config.
     let prom_dir = tempfile::tempdir().unwrap();
-    let prom_port = free_port();
+    let prom_cfg = prom_dir.path().join("prometheus.yml");
     std::fs::write(
-        prom_dir.path().join("prometheus.yml"),
+        &prom_cfg,
         format!(
             "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: persistence_exporter\n    scheme: https\n    basic_auth: {{username: prom, password: pw-both}}\n    tls_config: {{ca_file: {}, cert_file: {}, key_file: {}}}\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
             pki.path("ca.crt"), pki.path("client.crt"), pki.path("client.key"), e.addr.port()
         ),
     )
     .unwrap();
-    let mut prom = Command::new(env_path("PE_PROMETHEUS"))
-        .args([
-            &format!(
-                "--config.file={}",
-                prom_dir.path().join("prometheus.yml").display()
-            ),
-            &format!(
-                "--storage.tsdb.path={}",
-                prom_dir.path().join("data").display()
-            ),
-            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let prom = Prometheus::start(prom_dir.path(), &prom_cfg).await;
     let until = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    let up = loop {
-        let (_, status, body) = curl_async(vec![format!("http://127.0.0.1:{prom_port}/api/v1/query?query=up%7Bjob%3D%22persistence_exporter%22%7D")]).await;
-        if status == 200 && body.contains("\"value\":[") {
-            last = body.clone();
-            if body.contains("\"1\"]") {
-                break true;
-            }
+    loop {
+        let up = prom
+            .query("up{job=\"persistence_exporter\"}", None)
+            .await
+            .unwrap_or_default();
+        if up.first().is_some_and(|s| s["value"][1] == "1") {
+            break;
         }
-        if Instant::now() > until {
-            break false;
-        }
+        assert!(
+            Instant::now() < until,
+            "Prometheus did not scrape successfully: {up:?}\n{}",
+            prom.log()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let _ = prom.kill();
-    let _ = prom.wait();
-    assert!(up, "Prometheus did not scrape successfully: {last}");
+    }
 }
 
 #[test]

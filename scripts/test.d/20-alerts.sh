@@ -8,13 +8,8 @@
 # end to end) lives in tests/alert_metric_names.rs and tests/alerts_e2e.rs.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-if [[ -z "${PE_PROMTOOL:-}" && -f /var/cache/persistence-exporter/env.sh ]]; then
-    # shellcheck disable=SC1091
-    source /var/cache/persistence-exporter/env.sh
-fi
-PROMTOOL="${PE_PROMTOOL:?PE_PROMTOOL is not set: run scripts/setup}"
+# shellcheck source=scripts/lib/test-d.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/test-d.sh"
 # amtool ships in the same Debian package as the Alertmanager binary.
 AMTOOL="$(dirname "${PE_ALERTMANAGER:?PE_ALERTMANAGER is not set: run scripts/setup}")/amtool"
 [[ -x "$AMTOOL" ]] || AMTOOL="$(command -v amtool)" || {

@@ -14,13 +14,8 @@
 # Run by scripts/test with /var/cache/persistence-exporter/env.sh sourced; runnable alone.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-if [[ -z "${PE_PROMTOOL:-}" && -f /var/cache/persistence-exporter/env.sh ]]; then
-    # shellcheck disable=SC1091
-    source /var/cache/persistence-exporter/env.sh
-fi
-PROMTOOL="${PE_PROMTOOL:?PE_PROMTOOL is not set: run scripts/setup}"
+# shellcheck source=scripts/lib/test-d.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/test-d.sh"
 command -v docker-compose >/dev/null || {
     echo "docker-compose not found (Debian package docker-compose; scripts/setup installs it)" >&2
     exit 1

@@ -83,6 +83,11 @@ impl TestVolume {
             .iter()
             .map(|(f, n)| format!("head -c {n} /dev/zero > /v/{f}"))
             .collect();
+        self.run_script(&format!("{} && sync", script.join(" && ")));
+    }
+
+    /// Runs a shell script in a throw-away container with the volume at `/v`.
+    fn run_script(&self, script: &str) {
         let mount = format!("{}:/v", self.name);
         let img = image();
         docker(&[
@@ -97,7 +102,7 @@ impl TestVolume {
             &img,
             "sh",
             "-c",
-            &format!("{} && sync", script.join(" && ")),
+            script,
         ]);
     }
 }
@@ -105,24 +110,9 @@ impl TestVolume {
 impl TestVolume {
     /// Creates `dirs` × `per_dir` empty files in the volume (makes `/system/df` walk).
     pub fn fill_many_files(&self, dirs: usize, per_dir: usize) {
-        let mount = format!("{}:/v", self.name);
-        let img = image();
-        docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--label",
-            TEST_LABEL,
-            "-v",
-            &mount,
-            &img,
-            "sh",
-            "-c",
-            &format!(
-                "cd /v && i=0; while [ $i -lt {dirs} ]; do mkdir d$i && (cd d$i && touch $(seq 1 {per_dir})); i=$((i+1)); done"
-            ),
-        ]);
+        self.run_script(&format!(
+            "cd /v && i=0; while [ $i -lt {dirs} ]; do mkdir d$i && (cd d$i && touch $(seq 1 {per_dir})); i=$((i+1)); done"
+        ));
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod postgres;
+pub mod prometheus;
 pub mod promql;
 pub mod redis;
 
