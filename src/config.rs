@@ -172,6 +172,11 @@ pub struct RedisTarget {
     pub container: Option<String>,
     /// The persistence profile its checks are evaluated against (overrides applied).
     pub profile: Profile,
+    /// Address to connect to instead of resolving the URL's host. `/probe` sets it to the
+    /// address it resolved and checked against the allow-list, so a name cannot re-resolve
+    /// elsewhere between the check and the connect; the host name still serves TLS (SNI)
+    /// and display.
+    pub pinned_addr: Option<std::net::SocketAddr>,
 }
 
 /// TLS mode for PostgreSQL, named as libpq's `sslmode`.
@@ -215,6 +220,10 @@ pub struct PostgresTarget {
     pub container: Option<String>,
     /// The persistence profile its checks are evaluated against (overrides applied).
     pub profile: Profile,
+    /// Address to connect to instead of resolving the DSN's host (libpq's `hostaddr`).
+    /// `/probe` sets it to the address it checked against the allow-list; the host name
+    /// still serves TLS verification and display.
+    pub pinned_addr: Option<std::net::SocketAddr>,
 }
 
 /// The Docker Engine to inspect.
@@ -409,6 +418,7 @@ pub fn probe_postgres_target(
             statements_top_n: 10,
             container: None,
             profile,
+            pinned_addr: None,
         },
         &mut errors,
     )
@@ -620,6 +630,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             statements_top_n: 10,
             container: None,
             profile: flag_profile.clone(),
+            pinned_addr: None,
         };
         if let Some(t) = finish_postgres(t, &mut errors) {
             postgres.push(t);
@@ -663,6 +674,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             statements_top_n: 10,
             container: None,
             profile: flag_profile.clone(),
+            pinned_addr: None,
         };
         if let Some(t) = finish_postgres(t, &mut errors) {
             postgres.push(t);
@@ -1020,6 +1032,7 @@ fn redis_from_url(
         timeout,
         container,
         profile,
+        pinned_addr: None,
     })
 }
 
@@ -1104,6 +1117,7 @@ fn postgres_from_file(
         statements_top_n: top_n.min(MAX_STATEMENTS_TOP_N),
         container: f.container,
         profile: resolve_profile(f.profile.as_deref(), &f.checks, &path, errors),
+        pinned_addr: None,
     };
     finish_postgres(t, errors)
 }

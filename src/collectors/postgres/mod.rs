@@ -1077,6 +1077,7 @@ mod tests {
             statements_top_n: 10,
             container: None,
             profile: crate::checks::profile::Profile::load("durable").unwrap(),
+            pinned_addr: None,
         }
     }
 
