@@ -67,6 +67,15 @@ pub struct Cli {
     )]
     pub web_config_file: Option<PathBuf>,
 
+    /// Enable `POST /-/reload` over HTTP (off by default, as in Prometheus; SIGHUP always
+    /// reloads).
+    #[arg(
+        global = true,
+        long = "web.enable-lifecycle",
+        env = "PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE"
+    )]
+    pub web_enable_lifecycle: bool,
+
     /// YAML file declaring named targets (see README). Flags add to it.
     #[arg(
         global = true,

@@ -39,8 +39,9 @@ pub struct Settings {
 /// the exporter never becomes an open proxy and credentials never travel in URLs.
 #[derive(Clone, Debug, Default)]
 pub struct ProbeSettings {
-    /// Glob patterns (`*` = any run of characters) a probed `host:port` must match.
-    pub allowed_targets: Vec<String>,
+    /// `allowed_targets`, parsed: the networks (CIDR, with ports) and host names a
+    /// probed target must be in (grammar in [`crate::http::allow_list`]).
+    pub allowed_targets: crate::http::allow_list::AllowList,
     /// Module name → target template.
     pub modules: BTreeMap<String, ProbeModule>,
 }
@@ -78,40 +79,6 @@ pub enum ProbeModule {
         /// Persistence profile.
         profile: Profile,
     },
-}
-
-impl ProbeSettings {
-    /// True when `target` (`host:port`) matches one of the allow-list patterns.
-    pub fn allows(&self, target: &str) -> bool {
-        self.allowed_targets.iter().any(|p| glob_match(p, target))
-    }
-}
-
-/// Matches `*` wildcards (any run of characters, case-insensitive host names).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let t = text.to_ascii_lowercase();
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == t;
-    }
-    let mut rest = t.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
 }
 
 impl Settings {
@@ -355,14 +322,24 @@ fn probe_from_file(
         };
         modules.insert(name.clone(), module);
     }
+    let allowed_targets = match crate::http::allow_list::AllowList::parse(&f.allowed_targets) {
+        Ok(list) => list,
+        Err(bad) => {
+            errors.extend(
+                bad.into_iter()
+                    .map(|e| format!("probe.allowed_targets: {e}")),
+            );
+            crate::http::allow_list::AllowList::default()
+        }
+    };
     if !modules.is_empty() && f.allowed_targets.is_empty() {
         errors.push(
-            "probe.allowed_targets: must list the host:port patterns that may be probed"
+            "probe.allowed_targets: must list the networks (CIDR) or host names that may be probed"
                 .to_string(),
         );
     }
     ProbeSettings {
-        allowed_targets: f.allowed_targets,
+        allowed_targets,
         modules,
     }
 }

@@ -380,6 +380,76 @@ async fn probe_many_targets_with_credentials_in_modules() {
     assert!(!landing.body.contains(redis_pw));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_over_http_needs_the_lifecycle_flag() {
+    let b = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("c.yml");
+    std::fs::write(
+        &cfg_path,
+        "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
+    )
+    .unwrap();
+    let e = Exporter::start(&["--config.file", cfg_path.to_str().unwrap()]).await;
+    std::fs::write(
+        &cfg_path,
+        format!("redis:\n  - name: b\n    addr: {}\n", b.url()),
+    )
+    .unwrap();
+    for method in ["POST", "PUT"] {
+        let url = format!("http://{}/-/reload", e.addr);
+        let (_, status, body) = curl_async(vec!["-X".into(), method.into(), url]).await;
+        assert_eq!(status, 403, "{method}: {body}");
+        assert!(body.contains("--web.enable-lifecycle"), "{body}");
+    }
+    let m = e.scrape().await;
+    assert_eq!(
+        m.get("redis_up", &[("target", "b")]),
+        None,
+        "reloaded anyway"
+    );
+    assert_eq!(
+        m.value("persistence_exporter_config_last_reload_successful", &[]),
+        1.0
+    );
+}
+
+/// The env var turns the endpoint on for the binary, too.
+#[test]
+fn lifecycle_env_var_enables_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(
+        &cfg,
+        "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
+        .args([
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+            "--config.file",
+            cfg.to_str().unwrap(),
+        ])
+        .env("PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE", "true")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/-/reload");
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let s = curl(&["-X", "POST", &url]).1;
+        if s != 0 || Instant::now() > until {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+}
+
 async fn post(e: &Exporter, path: &str) -> (u16, String) {
     let url = format!("http://{}{path}", e.addr);
     let (_, status, body) = curl_async(vec!["-X".into(), "POST".into(), url]).await;
@@ -401,7 +471,12 @@ async fn reload_good_bad_and_rotated_password() {
         pwf.display()
     );
     std::fs::write(&cfg_path, &only_a).unwrap();
-    let e = Exporter::start(&["--config.file", cfg_path.to_str().unwrap()]).await;
+    let e = Exporter::start(&[
+        "--config.file",
+        cfg_path.to_str().unwrap(),
+        "--web.enable-lifecycle",
+    ])
+    .await;
     let m = e.scrape().await;
     assert_eq!(m.value("redis_up", &[("target", "a")]), 1.0);
     assert_eq!(
@@ -438,7 +513,13 @@ async fn reload_good_bad_and_rotated_password() {
     .unwrap();
     let (status, body) = post(&e, "/-/reload").await;
     assert_eq!(status, 500);
-    assert!(body.contains("colour"), "{body}");
+    // The caller learns only that it failed; the details are in the log.
+    assert!(body.contains("see the exporter's log"), "{body}");
+    assert!(
+        !body.contains("colour") && !body.contains("http://nope") && !body.contains("broken"),
+        "the reply echoes the config errors: {body}"
+    );
+    assert!(common::logs().contains("colour"));
     let m = e.scrape().await;
     assert_eq!(m.value("redis_up", &[("target", "a")]), 1.0);
     assert_eq!(m.value("redis_up", &[("target", "b")]), 1.0);
@@ -503,6 +584,9 @@ fn sighup_reloads_the_binary() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!curl(&[&url]).2.contains("redis_up"));
+    // Without --web.enable-lifecycle the HTTP endpoint is off; SIGHUP still works.
+    let reload_url = format!("http://127.0.0.1:{port}/-/reload");
+    assert_eq!(curl(&["-X", "POST", &reload_url]).1, 403);
     std::fs::write(
         &cfg,
         format!("redis:\n  - name: b\n    addr: {}\n", b.url()),

@@ -3,6 +3,7 @@
 //! header-read timeout, a cap on concurrent scrapes, gzip when the client accepts it,
 //! live reload (the running configuration is swapped atomically), graceful shutdown.
 
+pub mod allow_list;
 mod landing;
 mod probe;
 pub mod web_config;
@@ -90,7 +91,8 @@ pub fn unix_now() -> f64 {
 }
 
 impl AppState {
-    /// State for a runtime; `cli` (when given) makes `/-/reload` and SIGHUP possible.
+    /// State for a runtime; `cli` (when given) makes SIGHUP reloads possible, and
+    /// `POST /-/reload` too when it has `--web.enable-lifecycle`.
     pub fn new(runtime: Runtime, cli: Option<Cli>) -> Self {
         let max = runtime.settings.web.max_requests;
         let limiter = (max > 0).then(|| Arc::new(Semaphore::new(max)));
@@ -112,6 +114,11 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// True when `--web.enable-lifecycle` allows `POST /-/reload`.
+    fn lifecycle_enabled(&self) -> bool {
+        self.cli.as_ref().is_some_and(|c| c.web_enable_lifecycle)
     }
 
     /// The last reload outcome.
@@ -312,15 +319,19 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
         if req.method() != Method::POST && req.method() != Method::PUT {
             return text(StatusCode::METHOD_NOT_ALLOWED, "Use POST to reload\n");
         }
+        if !state.lifecycle_enabled() {
+            return text(
+                StatusCode::FORBIDDEN,
+                "Lifecycle API is not enabled (--web.enable-lifecycle)\n",
+            );
+        }
+        // Details of a failure go to the log only: the caller may not see the config.
         return match state.reload().await {
             Ok(()) => text(StatusCode::OK, "Reloaded\n"),
-            Err(e) => {
-                let mut r = Response::new(Full::new(Bytes::from(format!(
-                    "Reload failed, the running configuration stays in force: {e}\n"
-                ))));
-                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            }
+            Err(_) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Reload failed, see the exporter's log; the running configuration stays in force\n",
+            ),
         };
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -355,14 +366,20 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
     }
 }
 
+/// Longest scrape timeout taken from Prometheus' header; larger values are clamped to
+/// it (the configured `--scrape.timeout` still applies on top).
+pub const MAX_HEADER_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// The scrape deadline: `--scrape.timeout`, lowered by Prometheus' own timeout header
-/// minus a margin.
+/// minus a margin. A header that is not a positive finite number is ignored; a huge one
+/// is clamped; nothing here panics.
 pub fn scrape_budget(configured: Duration, header: Option<&str>) -> Duration {
     let from_header = header
         .and_then(|h| h.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(|s| {
-            let d = Duration::from_secs_f64(s);
+            let d = Duration::try_from_secs_f64(s.min(MAX_HEADER_TIMEOUT.as_secs_f64()))
+                .unwrap_or(MAX_HEADER_TIMEOUT);
             // Keep at least half of a tiny timeout rather than nothing.
             d.saturating_sub(DEADLINE_MARGIN).max(d / 2)
         });
@@ -372,13 +389,23 @@ pub fn scrape_budget(configured: Duration, header: Option<&str>) -> Duration {
     }
 }
 
+/// `now + budget`, saturating far in the future instead of overflowing.
+fn deadline_after(now: tokio::time::Instant, budget: Duration) -> tokio::time::Instant {
+    now.checked_add(budget)
+        .or_else(|| now.checked_add(MAX_HEADER_TIMEOUT))
+        .unwrap_or(now)
+}
+
 /// The scrape deadline of a request.
 fn request_deadline(rt: &Runtime, req: &Request<Incoming>) -> tokio::time::Instant {
     let header = req
         .headers()
         .get("X-Prometheus-Scrape-Timeout-Seconds")
         .and_then(|v| v.to_str().ok());
-    tokio::time::Instant::now() + scrape_budget(rt.settings.scrape_timeout, header)
+    deadline_after(
+        tokio::time::Instant::now(),
+        scrape_budget(rt.settings.scrape_timeout, header),
+    )
 }
 
 /// Takes a scrape slot, or answers 503 when all are busy.
@@ -478,6 +505,67 @@ mod tests {
         assert_eq!(scrape_budget(ten, Some("0.4")), Duration::from_millis(200));
         assert_eq!(scrape_budget(ten, Some("garbage")), ten);
         assert_eq!(scrape_budget(ten, Some("-1")), ten);
+    }
+
+    #[test]
+    fn hostile_timeout_headers_neither_panic_nor_widen() {
+        let ten = Duration::from_secs(10);
+        for h in [
+            "1e300",
+            "1e20",
+            "1.8e19",
+            "inf",
+            "-inf",
+            "NaN",
+            "-0",
+            "0",
+            "1e-300",
+            "+5",
+            "",
+            " ",
+            "9".repeat(400).as_str(),
+        ] {
+            let b = scrape_budget(ten, Some(h));
+            assert!(b <= ten, "{h}: {b:?}");
+        }
+        assert_eq!(scrape_budget(ten, Some("1e300")), ten);
+        assert_eq!(
+            scrape_budget(Duration::MAX, Some("1e300")),
+            MAX_HEADER_TIMEOUT - DEADLINE_MARGIN
+        );
+        assert_eq!(scrape_budget(ten, Some("NaN")), ten);
+        assert_eq!(scrape_budget(ten, Some("inf")), ten);
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        let now = tokio::time::Instant::now();
+        assert!(deadline_after(now, Duration::MAX) >= now);
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_timeout_header_gives_a_bounded_budget(h in proptest::prelude::any::<String>(), secs in 0u64..100_000) {
+            let configured = Duration::from_secs(secs);
+            let b = scrape_budget(configured, Some(&h));
+            proptest::prop_assert!(b <= configured);
+            let _ = deadline_after(tokio::time::Instant::now(), b);
+        }
+
+        #[test]
+        fn any_numeric_timeout_header_gives_a_bounded_budget(x in proptest::prelude::any::<f64>(), secs in 0u64..100_000) {
+            let configured = Duration::from_secs(secs);
+            let b = scrape_budget(configured, Some(&x.to_string()));
+            proptest::prop_assert!(b <= configured);
+            let b = scrape_budget(Duration::MAX, Some(&format!("{x:e}")));
+            // Either the header is ignored (non-positive, non-finite) or it is clamped.
+            proptest::prop_assert!(b == Duration::MAX || b <= MAX_HEADER_TIMEOUT);
+            proptest::prop_assert_eq!(b == Duration::MAX, !(x.is_finite() && x > 0.0));
+        }
     }
 
     #[test]
