@@ -450,6 +450,50 @@ fn lifecycle_env_var_enables_reload() {
     assert_eq!(status, 200);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_scrape_timeout_headers_still_get_a_scrape() {
+    let redis = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "c.yml",
+        &format!(
+            "redis:\n  - name: r\n    addr: {}\nprobe:\n  allowed_targets: ['127.0.0.1']\n  modules:\n    r: {{kind: redis}}\n",
+            redis.url()
+        ),
+    );
+    let e = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
+    let header = "X-Prometheus-Scrape-Timeout-Seconds";
+    for h in [
+        "1e300",
+        "1.8e19",
+        "18446744073709551616",
+        "inf",
+        "NaN",
+        "-5",
+        "0",
+        "x",
+    ] {
+        let m = e.scrape_with(&[(header, h)]).await;
+        assert_eq!(m.value("redis_up", &[("target", "r")]), 1.0, "{h}");
+        let resp = e
+            .get(
+                &format!("/probe?module=r&target={}", redis.target()),
+                &[(header, h)],
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{h}: {}", resp.body);
+        assert_eq!(
+            common::Metrics::parse(&resp.body).value("redis_up", &[]),
+            1.0,
+            "{h}"
+        );
+    }
+    // A tiny one still answers (within the budget, whatever the outcome).
+    let r = e.get("/metrics", &[(header, "1e-300")]).await;
+    assert_eq!(r.status, 200);
+}
+
 async fn post(e: &Exporter, path: &str) -> (u16, String) {
     let url = format!("http://{}{path}", e.addr);
     let (_, status, body) = curl_async(vec!["-X".into(), "POST".into(), url]).await;
