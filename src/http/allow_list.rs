@@ -210,9 +210,10 @@ impl AllowList {
                 let first = resolved
                     .first()
                     .map(|ip| SocketAddr::new(ip.to_canonical(), port));
-                if self.allows_name(name, port) {
-                    Decision::Allow(first)
-                } else if first.is_some() && resolved.iter().all(|ip| self.allows_addr(*ip, port)) {
+                let by_name = self.allows_name(name, port);
+                let by_network =
+                    first.is_some() && resolved.iter().all(|ip| self.allows_addr(*ip, port));
+                if by_name || by_network {
                     Decision::Allow(first)
                 } else {
                     Decision::Deny
