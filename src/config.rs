@@ -5,7 +5,7 @@
 use crate::checks::profile::{CheckOverride, DEFAULT_PROFILE, Profile};
 use crate::cli::Cli;
 use crate::secret::{
-    Secret, ambiguous_keyword_dsn, ambiguous_url, redact_unparsed_url, sanitize_url,
+    Secret, ambiguous_keyword_dsn, ambiguous_url, keyword_pairs, redact_unparsed_url, sanitize_url,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -1046,9 +1046,19 @@ fn redis_from_url(
 ) -> Option<RedisTarget> {
     let raw_shown = redact_unparsed_url(url);
     if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        errors.push(format!(
-            "redis address {raw_shown:?}: must start with redis:// or rediss://"
-        ));
+        if name.is_some() {
+            errors.push(format!(
+                "redis address {raw_shown:?}: must start with redis:// or rediss://"
+            ));
+        } else {
+            // A flag value is not echoed: it may be the tail of a password cut off at
+            // the `,` list separator.
+            errors.push(
+                "a --redis.addr value (not shown) must start with redis:// or rediss://; \
+                 a ',' separates addresses, so a password containing one must write it as %2C"
+                    .to_string(),
+            );
+        }
         return None;
     }
     if let Some(reason) = ambiguous_url(url) {
@@ -1288,16 +1298,21 @@ pub fn split_sslmode(dsn: &str) -> (String, Option<PgSslMode>) {
         }
         return (dsn.to_string(), None);
     }
+    // Key/value form: rebuilt pair by pair, values as written (quotes and the spaces or
+    // tabs inside them kept).
     let mut mode = None;
-    let kept: Vec<&str> = dsn
-        .split_whitespace()
-        .filter(|kv| match kv.strip_prefix("sslmode=") {
-            Some(v) => {
-                mode = mode_of(v);
+    let kept: Vec<String> = keyword_pairs(dsn)
+        .0
+        .into_iter()
+        .filter(|p| {
+            if p.key == "sslmode" {
+                mode = mode_of(p.value.trim_matches('\''));
                 false
+            } else {
+                true
             }
-            None => true,
         })
+        .map(|p| format!("{}={}", p.key, p.value))
         .collect();
     (kept.join(" "), mode)
 }
@@ -1577,5 +1592,8 @@ mod tests {
         let (d, m) = split_sslmode("host=h sslmode=verify-ca");
         assert_eq!(d, "host=h");
         assert_eq!(m, Some(PgSslMode::VerifyCa));
+        let (d, m) = split_sslmode("host=h password='a\tb  c' sslmode='require'");
+        assert_eq!(d, "host=h password='a\tb  c'");
+        assert_eq!(m, Some(PgSslMode::Require));
     }
 }

@@ -75,50 +75,60 @@ pub fn sanitize_url(url: &str) -> String {
 
 /// Why a `scheme://` connection URL cannot be read the way its author most likely meant
 /// (typically a password written without percent-encoding), or `None` when it is fine:
-/// a `#` anywhere, a space or control character before the query, more than one `@`
-/// before the query, an `@` in the path, or an `@` in the query that is not inside a
-/// `key=value` value while the authority has none. The reason never quotes the URL.
+/// a `#` anywhere, a space or control character, more than one `@`, or an `@` after the
+/// first `/` or `?`. (URL parsers disagree on such input: the `url` crate ends the
+/// authority at the first `/?#`, tokio-postgres takes everything up to the first `@` as
+/// credentials; the strict rule makes every reader agree.) The reason never quotes the URL.
 pub fn ambiguous_url(url: &str) -> Option<&'static str> {
     let (_, rest) = url.split_once("://")?;
     if rest.contains('#') {
         return Some("it contains '#', which would start a URL fragment");
     }
-    let before_query = rest.split('?').next().unwrap_or(rest);
-    if before_query
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Some("it contains a space or a control character before the query");
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains a space or a control character");
     }
-    let ats = before_query.matches('@').count();
-    if ats > 1 {
-        return Some("it contains more than one '@' before the query");
+    let mut ats = rest.match_indices('@').map(|(i, _)| i);
+    let first_at = ats.next()?;
+    if ats.next().is_some() {
+        return Some("it contains more than one '@'");
     }
-    if ats == 1
-        && before_query
-            .split_once('/')
-            .is_some_and(|(_, path)| path.contains('@'))
-    {
-        return Some("it contains an '@' after a '/'");
-    }
-    let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let bare_at = |kv: &str| kv.split('@').next().is_some_and(|k| !k.contains('='));
-    if ats == 0 && query.split('&').any(|kv| kv.contains('@') && bare_at(kv)) {
-        return Some("it contains an '@' after a '?'");
+    if rest.find(['/', '?']).is_some_and(|end| end < first_at) {
+        return Some("it contains an '@' after a '/' or '?'");
     }
     None
 }
 
 /// A URL that may not parse, safe to print: when it has an `@`, everything before the
-/// last one (where a password could be) becomes `…`; without one, any fragment is cut.
-/// A `password=` query parameter is removed either way.
+/// last one (where a password could be) becomes `…`; without one, any fragment is cut,
+/// and a port that is not a number (perhaps the start of a password cut off by a `,`
+/// list separator) hides the rest. A `password=` query parameter is removed either way.
 pub fn redact_unparsed_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) if rest.contains('@') => {
             let host = rest.rsplit('@').next().unwrap_or("");
             strip_password_param(&format!("{scheme}://…@{host}"))
         }
-        Some(_) => strip_password_param(url.split('#').next().unwrap_or(url)),
+        Some((scheme, rest)) => {
+            let rest = rest.split('#').next().unwrap_or(rest);
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            let host_end = if authority.starts_with('[') {
+                authority
+                    .find(']')
+                    .map(|i| i + 1)
+                    .unwrap_or(authority.len())
+            } else {
+                authority.find(':').unwrap_or(authority.len())
+            };
+            let (host, port) = authority
+                .split_at_checked(host_end)
+                .unwrap_or((authority, ""));
+            let port = port.strip_prefix(':').unwrap_or(port);
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                strip_password_param(&format!("{scheme}://{rest}"))
+            } else {
+                format!("{scheme}://{host}:…")
+            }
+        }
         None => sanitize_keyword_dsn(url),
     }
 }
@@ -140,15 +150,17 @@ fn strip_password_param(s: &str) -> String {
 }
 
 /// One `key=value` pair of a libpq key/value DSN, the value as written (quotes kept).
-struct Pair<'a> {
-    key: &'a str,
-    value: &'a str,
+pub struct Pair<'a> {
+    /// The key, e.g. `host`.
+    pub key: &'a str,
+    /// The value as written, quotes and escapes included.
+    pub value: &'a str,
 }
 
 /// Splits a libpq key/value DSN into pairs the way libpq reads it. Returns the pairs
 /// read and, when the text is not a clean list of pairs, why (a word without `=`, a
 /// missing key, an unterminated quote); reading goes on after a stray word.
-fn keyword_pairs(dsn: &str) -> (Vec<Pair<'_>>, Option<&'static str>) {
+pub fn keyword_pairs(dsn: &str) -> (Vec<Pair<'_>>, Option<&'static str>) {
     let mut pairs = Vec::new();
     let mut problem = None;
     let mut rest = dsn.trim_start();
@@ -295,9 +307,16 @@ mod tests {
             assert!(ambiguous_url(bad).is_some(), "{bad}");
             assert!(!sanitize_url(bad).contains(":a"), "{bad}");
         }
+        // A password cut off by a `,` list separator: no `@` left, the "port" is hidden.
+        assert_eq!(redact_unparsed_url("redis://u:secret"), "redis://u:…");
+        assert_eq!(redact_unparsed_url("redis://[::1]:x/0"), "redis://[::1]:…");
+        assert_eq!(redact_unparsed_url("redis://h:1/0#f"), "redis://h:1/0");
+        // tokio-postgres would read `h/db?application_name=a` as credentials here.
+        assert!(ambiguous_url("postgresql://h/db?application_name=a@b").is_some());
+        assert!(ambiguous_url("postgresql://u:pw?=@h/db").is_some());
         for good in [
             "redis://:a%40b@h:1/0",
-            "postgresql://h/db?application_name=a@b",
+            "postgresql://h/db?application_name=a%40b",
             "postgresql://u:p@h/db?options=-c%20x",
             "redis://h",
         ] {

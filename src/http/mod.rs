@@ -4,7 +4,7 @@
 //! live reload (the running configuration is swapped atomically), graceful shutdown.
 
 mod landing;
-mod probe;
+pub mod probe;
 pub mod web_config;
 
 use crate::cli::Cli;
