@@ -4,7 +4,9 @@
 
 use crate::checks::profile::{CheckOverride, DEFAULT_PROFILE, Profile};
 use crate::cli::Cli;
-use crate::secret::{Secret, sanitize_url};
+use crate::secret::{
+    Secret, ambiguous_keyword_dsn, ambiguous_url, keyword_pairs, redact_unparsed_url, sanitize_url,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -208,6 +210,11 @@ pub struct DockerTarget {
 pub const MAX_STATEMENTS_TOP_N: usize = 100;
 /// Default per-target timeout.
 pub const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest timeout or threshold accepted (scrape, target, Docker call, slow query): 24h.
+/// Deadlines are `now + timeout`, so this also keeps that sum far from overflowing.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Longest background interval accepted (`disk_usage_interval`): 365 days.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Every problem found while loading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -524,9 +531,35 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
     };
 
     let scrape_timeout = match &file.scrape_timeout {
-        Some(s) => duration_or(s, "scrape_timeout", cli.scrape_timeout, &mut errors),
-        None => cli.scrape_timeout,
+        Some(s) => duration_or(
+            s,
+            "scrape_timeout",
+            cli.scrape_timeout,
+            MAX_TIMEOUT,
+            &mut errors,
+        ),
+        None => {
+            check_max(
+                cli.scrape_timeout,
+                "--scrape.timeout",
+                MAX_TIMEOUT,
+                &mut errors,
+            );
+            cli.scrape_timeout
+        }
     };
+    check_max(
+        cli.postgres_slow_query_threshold,
+        "--postgres.slow-query-threshold",
+        MAX_TIMEOUT,
+        &mut errors,
+    );
+    check_max(
+        cli.docker_disk_usage_interval,
+        "--docker.disk-usage-interval",
+        MAX_INTERVAL,
+        &mut errors,
+    );
     if scrape_timeout.is_zero() {
         errors.push("scrape timeout must be greater than zero".to_string());
     }
@@ -802,19 +835,42 @@ fn target_timeout(value: Option<&str>, path: &str, errors: &mut Vec<String>) -> 
                 s,
                 &format!("{path}.timeout"),
                 DEFAULT_TARGET_TIMEOUT,
+                MAX_TIMEOUT,
                 errors,
             )
         })
         .unwrap_or(DEFAULT_TARGET_TIMEOUT)
 }
 
-fn duration_or(s: &str, what: &str, fallback: Duration, errors: &mut Vec<String>) -> Duration {
+/// Parses a duration no longer than `max`; on error the problem is recorded and
+/// `fallback` stands in, so loading goes on.
+fn duration_or(
+    s: &str,
+    what: &str,
+    fallback: Duration,
+    max: Duration,
+    errors: &mut Vec<String>,
+) -> Duration {
     match crate::duration::parse(s) {
-        Ok(d) => d,
+        Ok(d) => {
+            check_max(d, what, max, errors);
+            d.min(max)
+        }
         Err(e) => {
             errors.push(format!("{what}: {e}"));
             fallback
         }
+    }
+}
+
+/// Records an error when `d` is above `max`.
+fn check_max(d: Duration, what: &str, max: Duration, errors: &mut Vec<String>) {
+    if d > max {
+        errors.push(format!(
+            "{what}: {} is above the limit of {}",
+            crate::duration::format(d),
+            crate::duration::format(max)
+        ));
     }
 }
 
@@ -908,8 +964,10 @@ fn redis_from_file(
             errors.push(format!(
                 "{path}: username given both in addr and as username"
             ));
-        } else if let Some(i) = addr.find("://") {
-            addr.insert_str(i + 3, &format!("{user}@"));
+        } else if let Some((scheme, rest)) = addr.split_once("://") {
+            // The username is a plain value: encode it so `:`, `@`, ... stay in it.
+            let user = percent_encoding::utf8_percent_encode(user, USERINFO_ENCODE);
+            addr = format!("{scheme}://{user}@{rest}");
         }
     }
     if f.name.trim().is_empty() {
@@ -963,44 +1021,71 @@ fn redis_from_url(
     profile: Profile,
     errors: &mut Vec<String>,
 ) -> Option<RedisTarget> {
-    let shown = sanitize_url(url);
-    let Some(rest) = url
-        .strip_prefix("redis://")
-        .or_else(|| url.strip_prefix("rediss://"))
-    else {
-        errors.push(format!(
-            "redis address {shown:?}: must start with redis:// or rediss://"
+    let raw_shown = redact_unparsed_url(url);
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        if name.is_some() {
+            errors.push(format!(
+                "redis address {raw_shown:?}: must start with redis:// or rediss://"
+            ));
+        } else {
+            // A flag value is not echoed: it may be the tail of a password cut off at
+            // the `,` list separator.
+            errors.push(
+                "a --redis.addr value (not shown) must start with redis:// or rediss://; \
+                 a ',' separates addresses, so a password containing one must write it as %2C"
+                    .to_string(),
+            );
+        }
+        return None;
+    }
+    if let Some(reason) = ambiguous_url(url) {
+        errors.push(ambiguity_error(
+            "redis address",
+            &raw_shown,
+            reason,
+            URL_HINT,
         ));
         return None;
+    }
+    let mut parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            errors.push(format!("redis address {raw_shown:?}: {e}"));
+            return None;
+        }
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
+    let url_password = match parsed.password().filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => match percent_encoding::percent_decode_str(p).decode_utf8() {
+            Ok(p) => Some(p.into_owned()),
+            Err(_) => {
+                errors.push(format!(
+                    "redis address {raw_shown:?}: the password is not valid UTF-8 once percent-decoded"
+                ));
+                return None;
+            }
+        },
     };
-    let url_password = userinfo
-        .and_then(|u| u.split_once(':'))
-        .map(|(_, p)| p)
-        .filter(|p| !p.is_empty())
-        .map(percent_decode);
-    if hostport.is_empty() {
+    // Cannot fail on a URL with a host, and a URL without one is reported just below.
+    let _ = parsed.set_password(None);
+    let shown = parsed.to_string();
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
         errors.push(format!("redis address {shown:?}: missing host"));
+        return None;
+    };
+    if let Err(e) = redis::IntoConnectionInfo::into_connection_info(shown.as_str()) {
+        errors.push(format!("redis address {shown:?}: {e}"));
         return None;
     }
     if (tls.ca_file.is_some() || tls.cert_file.is_some() || tls.insecure_skip_verify)
-        && !url.starts_with("rediss://")
+        && parsed.scheme() != "rediss"
     {
         errors.push(format!(
             "redis address {shown:?}: tls settings need a rediss:// address"
         ));
     }
     let password = password.or(url_password.map(Secret::new));
-    let hostport = if hostport.contains(':') && !hostport.ends_with(']') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:6379")
-    };
-    let name = name.unwrap_or(hostport);
+    let name = name.unwrap_or_else(|| format!("{host}:{}", parsed.port().unwrap_or(6379)));
     Some(RedisTarget {
         name,
         url: shown,
@@ -1013,23 +1098,25 @@ fn redis_from_url(
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// How to write a password so a connection URL stays unambiguous.
+const URL_HINT: &str = "if the password contains special characters, percent-encode them \
+     ('@' as %40, '#' as %23, '/' as %2F, '?' as %3F, ':' as %3A, '%' as %25, a space as %20) \
+     or move the password to password_file (--redis.password-file / --postgres.password-file)";
+
+/// How to write a password so a key=value DSN stays unambiguous.
+const KEYWORD_HINT: &str = "quote a value that contains spaces (password='my secret', with \\' \
+     for a quote inside) or move the password to password_file (--postgres.password-file)";
+
+/// Characters percent-encoded in a username put into a URL (RFC 3986 `userinfo`, minus `:`).
+const USERINFO_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The error for an ambiguous URL: what is wrong and how to write it, without the password.
+fn ambiguity_error(what: &str, shown: &str, reason: &str, hint: &str) -> String {
+    format!("{what} {shown:?} is ambiguous: {reason}; {hint}")
 }
 
 fn postgres_from_file(
@@ -1061,6 +1148,7 @@ fn postgres_from_file(
                 s,
                 &format!("{path}.slow_query_threshold"),
                 cli.postgres_slow_query_threshold,
+                MAX_TIMEOUT,
                 errors,
             )
         })
@@ -1101,16 +1189,28 @@ fn postgres_from_file(
 
 /// Validates a PostgreSQL DSN, moves its password into a [`Secret`] and names the target.
 fn finish_postgres(mut t: PostgresTarget, errors: &mut Vec<String>) -> Option<PostgresTarget> {
-    let shown = sanitize_url(&t.dsn);
+    let is_url = t.dsn.contains("://");
+    let raw_shown = redact_unparsed_url(&t.dsn);
+    let ambiguity = if is_url {
+        ambiguous_url(&t.dsn)
+    } else {
+        ambiguous_keyword_dsn(&t.dsn)
+    };
+    if let Some(reason) = ambiguity {
+        let hint = if is_url { URL_HINT } else { KEYWORD_HINT };
+        errors.push(ambiguity_error("postgres DSN", &raw_shown, reason, hint));
+        return None;
+    }
     // verify-ca/verify-full are handled by us through rustls; tokio-postgres rejects them.
     let (dsn_for_parse, dsn_mode) = split_sslmode(&t.dsn);
     let parsed: tokio_postgres::Config = match dsn_for_parse.parse() {
         Ok(c) => c,
         Err(e) => {
-            errors.push(format!("postgres DSN {shown:?}: {e}"));
+            errors.push(format!("postgres DSN {raw_shown:?}: {e}"));
             return None;
         }
     };
+    let shown = sanitize_url(&t.dsn);
     if t.ssl_mode.is_none() {
         t.ssl_mode = dsn_mode;
     }
@@ -1154,7 +1254,9 @@ pub fn split_sslmode(dsn: &str) -> (String, Option<PgSslMode>) {
         if let Some(q) = dsn.find('?') {
             let (head, query) = dsn.split_at(q);
             let mut mode = None;
-            let kept: Vec<&str> = query[1..]
+            let kept: Vec<&str> = query
+                .strip_prefix('?')
+                .unwrap_or(query)
                 .split('&')
                 .filter(|kv| match kv.strip_prefix("sslmode=") {
                     Some(v) => {
@@ -1173,16 +1275,21 @@ pub fn split_sslmode(dsn: &str) -> (String, Option<PgSslMode>) {
         }
         return (dsn.to_string(), None);
     }
+    // Key/value form: rebuilt pair by pair, values as written (quotes and the spaces or
+    // tabs inside them kept).
     let mut mode = None;
-    let kept: Vec<&str> = dsn
-        .split_whitespace()
-        .filter(|kv| match kv.strip_prefix("sslmode=") {
-            Some(v) => {
-                mode = mode_of(v);
+    let kept: Vec<String> = keyword_pairs(dsn)
+        .0
+        .into_iter()
+        .filter(|p| {
+            if p.key == "sslmode" {
+                mode = mode_of(p.value.trim_matches('\''));
                 false
+            } else {
+                true
             }
-            None => true,
         })
+        .map(|p| format!("{}={}", p.key, p.value))
         .collect();
     (kept.join(" "), mode)
 }
@@ -1218,13 +1325,22 @@ fn docker_from_file(
                     &s,
                     "docker.disk_usage_interval",
                     cli.docker_disk_usage_interval,
+                    MAX_INTERVAL,
                     errors,
                 )
             })
             .unwrap_or(cli.docker_disk_usage_interval),
         timeout: f
             .timeout
-            .map(|s| duration_or(&s, "docker.timeout", DEFAULT_TARGET_TIMEOUT, errors))
+            .map(|s| {
+                duration_or(
+                    &s,
+                    "docker.timeout",
+                    DEFAULT_TARGET_TIMEOUT,
+                    MAX_TIMEOUT,
+                    errors,
+                )
+            })
             .unwrap_or(DEFAULT_TARGET_TIMEOUT),
     })
 }
@@ -1364,6 +1480,88 @@ mod tests {
     }
 
     #[test]
+    fn odd_percent_escapes_do_not_panic() {
+        for addr in [
+            "redis://:%a\u{e9}@h:1",
+            "redis://:%@h:1",
+            "redis://:%\u{e9}%@h:1",
+        ] {
+            let _ = load(&cli(&["--redis.addr", addr]), &no_env());
+        }
+        let s = load(&cli(&["--redis.addr", "redis://:%a\u{e9}@h:1"]), &no_env()).unwrap();
+        assert_eq!(s.redis[0].password.as_ref().unwrap().expose(), "%a\u{e9}");
+        let e = load(&cli(&["--redis.addr", "redis://:%ff@h:1"]), &no_env()).unwrap_err();
+        assert!(e.to_string().contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn ambiguous_urls_are_config_errors_without_the_password() {
+        let pg = "postgresql://exporter:P@ss#w0rd:/!@127.0.0.1:22955/postgres";
+        let e = load(&cli(&["--postgres.dsn", pg]), &no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("%40") && e.contains("%23") && e.contains("password_file"));
+        assert!(!e.contains("P@ss") && !e.contains("w0rd"), "{e}");
+        for addr in [
+            "redis://:P@ss@h:1",
+            "redis://:P ss@h:1",
+            "redis://u:P#ss@h:1",
+        ] {
+            let e = load(&cli(&["--redis.addr", addr]), &no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("ambiguous"), "{e}");
+            assert!(!e.contains("P@") && !e.contains("ss@"), "{e}");
+        }
+        let kv = "host=h password=my secretword user=u";
+        let e = load(&cli(&["--postgres.dsn", kv]), &no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quote"), "{e}");
+        assert!(!e.contains("secretword"), "{e}");
+    }
+
+    #[test]
+    fn file_username_is_encoded_into_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yml");
+        std::fs::write(
+            &p,
+            "redis:\n  - name: r\n    addr: redis://h:1\n    username: 'a:b@c'\n",
+        )
+        .unwrap();
+        let s = load(&cli(&["--config.file", p.to_str().unwrap()]), &no_env()).unwrap();
+        assert_eq!(s.redis[0].url, "redis://a%3Ab%40c@h:1");
+        assert!(s.redis[0].password.is_none());
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let e = load(&cli(&["--scrape.timeout", "25h"]), &no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--scrape.timeout") && e.contains("limit"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yml");
+        std::fs::write(
+            &p,
+            "scrape_timeout: 2d\nredis:\n  - name: r\n    addr: redis://h:1\n    timeout: 1000y\ndocker:\n  disk_usage_interval: 2y\n",
+        )
+        .unwrap();
+        let e = load(&cli(&["--config.file", p.to_str().unwrap()]), &no_env())
+            .unwrap_err()
+            .0
+            .join("\n");
+        for needle in [
+            "scrape_timeout",
+            "redis[0] (r).timeout",
+            "disk_usage_interval",
+        ] {
+            assert!(e.contains(needle), "{needle} missing in {e}");
+        }
+    }
+
+    #[test]
     fn splits_verify_modes_out_of_dsn() {
         let (d, m) = split_sslmode("postgresql://h/db?sslmode=verify-full&application_name=x");
         assert_eq!(d, "postgresql://h/db?application_name=x");
@@ -1371,5 +1569,8 @@ mod tests {
         let (d, m) = split_sslmode("host=h sslmode=verify-ca");
         assert_eq!(d, "host=h");
         assert_eq!(m, Some(PgSslMode::VerifyCa));
+        let (d, m) = split_sslmode("host=h password='a\tb  c' sslmode='require'");
+        assert_eq!(d, "host=h password='a\tb  c'");
+        assert_eq!(m, Some(PgSslMode::Require));
     }
 }

@@ -45,84 +45,197 @@ impl fmt::Display for Secret {
 
 /// Removes the password from a URL-like address (`scheme://user:pass@host` →
 /// `scheme://user@host`), leaving everything else as given. Used for every address that
-/// reaches a label, a log line or an error message.
+/// reaches a label, a log line or an error message. An ambiguous URL (see
+/// [`ambiguous_url`]) is shown as [`redact_unparsed_url`] shows it, so a password written
+/// without percent-encoding never leaks either.
 pub fn sanitize_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((scheme, after)) = url.split_once("://") else {
         return sanitize_keyword_dsn(url);
     };
-    let after = &url[scheme_end + 3..];
+    if ambiguous_url(url).is_some() {
+        return redact_unparsed_url(url);
+    }
     let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let authority = &after[..authority_end];
-    let Some(at) = authority.rfind('@') else {
+    let (authority, tail) = after.split_at_checked(authority_end).unwrap_or((after, ""));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
         return strip_password_param(url);
     };
-    let userinfo = &authority[..at];
     let user = userinfo.split(':').next().unwrap_or("");
     let mut out = String::with_capacity(url.len());
-    out.push_str(&url[..scheme_end + 3]);
+    out.push_str(scheme);
+    out.push_str("://");
     if !user.is_empty() {
         out.push_str(user);
         out.push('@');
     }
-    out.push_str(&authority[at + 1..]);
-    out.push_str(&strip_password_param(&after[authority_end..]));
+    out.push_str(host);
+    out.push_str(&strip_password_param(tail));
     out
+}
+
+/// Why a `scheme://` connection URL cannot be read the way its author most likely meant
+/// (typically a password written without percent-encoding), or `None` when it is fine:
+/// a `#` anywhere, a space or control character, more than one `@`, or an `@` after the
+/// first `/` or `?`. (URL parsers disagree on such input: the `url` crate ends the
+/// authority at the first `/?#`, tokio-postgres takes everything up to the first `@` as
+/// credentials; the strict rule makes every reader agree.) The reason never quotes the URL.
+pub fn ambiguous_url(url: &str) -> Option<&'static str> {
+    let (_, rest) = url.split_once("://")?;
+    if rest.contains('#') {
+        return Some("it contains '#', which would start a URL fragment");
+    }
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains a space or a control character");
+    }
+    let mut ats = rest.match_indices('@').map(|(i, _)| i);
+    let first_at = ats.next()?;
+    if ats.next().is_some() {
+        return Some("it contains more than one '@'");
+    }
+    if rest.find(['/', '?']).is_some_and(|end| end < first_at) {
+        return Some("it contains an '@' after a '/' or '?'");
+    }
+    None
+}
+
+/// A URL that may not parse, safe to print: when it has an `@`, everything before the
+/// last one (where a password could be) becomes `…`; without one, any fragment is cut,
+/// and a port that is not a number (perhaps the start of a password cut off by a `,`
+/// list separator) hides the rest. A `password=` query parameter is removed either way.
+pub fn redact_unparsed_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if rest.contains('@') => {
+            let host = rest.rsplit('@').next().unwrap_or("");
+            strip_password_param(&format!("{scheme}://…@{host}"))
+        }
+        Some((scheme, rest)) => {
+            let rest = rest.split('#').next().unwrap_or(rest);
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            let host_end = if authority.starts_with('[') {
+                authority
+                    .find(']')
+                    .map(|i| i + 1)
+                    .unwrap_or(authority.len())
+            } else {
+                authority.find(':').unwrap_or(authority.len())
+            };
+            let (host, port) = authority
+                .split_at_checked(host_end)
+                .unwrap_or((authority, ""));
+            let port = port.strip_prefix(':').unwrap_or(port);
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                strip_password_param(&format!("{scheme}://{rest}"))
+            } else {
+                format!("{scheme}://{host}:…")
+            }
+        }
+        None => sanitize_keyword_dsn(url),
+    }
 }
 
 /// Drops a `password=` query parameter (libpq URLs accept one).
 fn strip_password_param(s: &str) -> String {
-    let Some(q) = s.find('?') else {
+    let Some((head, query)) = s.split_once('?') else {
         return s.to_string();
     };
-    let (head, query) = s.split_at(q + 1);
     let kept: Vec<&str> = query
         .split('&')
         .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
         .collect();
     if kept.is_empty() {
-        head.trim_end_matches('?').to_string()
+        head.to_string()
     } else {
-        format!("{head}{}", kept.join("&"))
+        format!("{head}?{}", kept.join("&"))
     }
 }
 
-/// Removes `password=...` from a libpq key/value DSN (`host=x password='y z' user=u`).
-fn sanitize_keyword_dsn(dsn: &str) -> String {
-    let mut out = Vec::new();
-    let mut rest = dsn.trim();
+/// One `key=value` pair of a libpq key/value DSN, the value as written (quotes kept).
+pub struct Pair<'a> {
+    /// The key, e.g. `host`.
+    pub key: &'a str,
+    /// The value as written, quotes and escapes included.
+    pub value: &'a str,
+}
+
+/// Splits a libpq key/value DSN into pairs the way libpq reads it. Returns the pairs
+/// read and, when the text is not a clean list of pairs, why (a word without `=`, a
+/// missing key, an unterminated quote); reading goes on after a stray word.
+pub fn keyword_pairs(dsn: &str) -> (Vec<Pair<'_>>, Option<&'static str>) {
+    let mut pairs = Vec::new();
+    let mut problem = None;
+    let mut rest = dsn.trim_start();
     while !rest.is_empty() {
-        let key_end = rest.find('=').unwrap_or(rest.len());
-        let key = rest[..key_end].trim();
-        let mut value_rest = rest.get(key_end + 1..).unwrap_or("").trim_start();
-        let value;
-        if let Some(stripped) = value_rest.strip_prefix('\'') {
-            let mut end = stripped.len();
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let (key, after_key) = rest.split_at_checked(key_end).unwrap_or((rest, ""));
+        let after_key = after_key.trim_start();
+        let Some(after_eq) = after_key.strip_prefix('=') else {
+            // A word without `=`: the tail of an unquoted value with a space, usually.
+            problem.get_or_insert("a word without '=' (is a value with a space unquoted?)");
+            rest = after_key;
+            continue;
+        };
+        if key.is_empty() {
+            problem.get_or_insert("a value without a key");
+        }
+        let after_eq = after_eq.trim_start();
+        let value_end = if after_eq.starts_with('\'') {
             let mut escaped = false;
-            for (i, c) in stripped.char_indices() {
+            let mut end = None;
+            for (i, c) in after_eq.char_indices().skip(1) {
                 if escaped {
                     escaped = false;
                 } else if c == '\\' {
                     escaped = true;
                 } else if c == '\'' {
-                    end = i;
+                    end = Some(i + 1);
                     break;
                 }
             }
-            value = &value_rest[..(end + 2).min(value_rest.len())];
-            value_rest = stripped.get(end + 1..).unwrap_or("");
+            end.unwrap_or_else(|| {
+                problem.get_or_insert("an unterminated quoted value");
+                after_eq.len()
+            })
         } else {
-            let end = value_rest
-                .find(char::is_whitespace)
-                .unwrap_or(value_rest.len());
-            value = &value_rest[..end];
-            value_rest = &value_rest[end..];
+            let mut escaped = false;
+            after_eq
+                .char_indices()
+                .find(|&(_, c)| {
+                    let stop = !escaped && c.is_whitespace();
+                    escaped = !escaped && c == '\\';
+                    stop
+                })
+                .map(|(i, _)| i)
+                .unwrap_or(after_eq.len())
+        };
+        let (value, next) = after_eq
+            .split_at_checked(value_end)
+            .unwrap_or((after_eq, ""));
+        if !key.is_empty() {
+            pairs.push(Pair { key, value });
         }
-        if !key.eq_ignore_ascii_case("password") && !key.is_empty() {
-            out.push(format!("{key}={value}"));
-        }
-        rest = value_rest.trim_start();
+        rest = next.trim_start();
     }
-    out.join(" ")
+    (pairs, problem)
+}
+
+/// Why a libpq key/value DSN cannot be read unambiguously (a value with a space left
+/// unquoted, an unterminated quote, ...), or `None`. The reason never quotes the DSN.
+pub fn ambiguous_keyword_dsn(dsn: &str) -> Option<&'static str> {
+    keyword_pairs(dsn).1
+}
+
+/// Removes `password=...` from a libpq key/value DSN (`host=x password='y z' user=u`);
+/// anything that is not a `key=value` pair is dropped too, as it may be part of a password.
+fn sanitize_keyword_dsn(dsn: &str) -> String {
+    keyword_pairs(dsn)
+        .0
+        .iter()
+        .filter(|p| !p.key.eq_ignore_ascii_case("password"))
+        .map(|p| format!("{}={}", p.key, p.value))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -161,6 +274,54 @@ mod tests {
             "host=db user=u"
         );
         assert_eq!(sanitize_keyword_dsn("host=db password=x"), "host=db");
+        // An unquoted password with a space: the stray word is dropped, not shown.
+        assert_eq!(
+            sanitize_keyword_dsn("host=db password=my secretword user=u"),
+            "host=db user=u"
+        );
+        assert!(ambiguous_keyword_dsn("host=db password=my secretword").is_some());
+        assert!(ambiguous_keyword_dsn("host=db password='unterminated x").is_some());
+        assert_eq!(
+            ambiguous_keyword_dsn("host=db password='a b' user = u"),
+            None
+        );
+        assert_eq!(
+            sanitize_keyword_dsn("host=db password='a b\\' c"),
+            "host=db"
+        );
+    }
+
+    #[test]
+    fn ambiguous_urls_are_detected_and_shown_without_password() {
+        let leaky = "postgresql://exporter:P@ss#w0rd:/!@127.0.0.1:22955/postgres";
+        assert!(ambiguous_url(leaky).is_some());
+        let shown = sanitize_url(leaky);
+        assert_eq!(shown, "postgresql://…@127.0.0.1:22955/postgres");
+        for bad in [
+            "redis://:a@b@h:1",
+            "redis://:a b@h:1",
+            "redis://:a/b@h:1",
+            "redis://:ab@h:1/0#x",
+            "redis://:pa?ss@h:1",
+        ] {
+            assert!(ambiguous_url(bad).is_some(), "{bad}");
+            assert!(!sanitize_url(bad).contains(":a"), "{bad}");
+        }
+        // A password cut off by a `,` list separator: no `@` left, the "port" is hidden.
+        assert_eq!(redact_unparsed_url("redis://u:secret"), "redis://u:…");
+        assert_eq!(redact_unparsed_url("redis://[::1]:x/0"), "redis://[::1]:…");
+        assert_eq!(redact_unparsed_url("redis://h:1/0#f"), "redis://h:1/0");
+        // tokio-postgres would read `h/db?application_name=a` as credentials here.
+        assert!(ambiguous_url("postgresql://h/db?application_name=a@b").is_some());
+        assert!(ambiguous_url("postgresql://u:pw?=@h/db").is_some());
+        for good in [
+            "redis://:a%40b@h:1/0",
+            "postgresql://h/db?application_name=a%40b",
+            "postgresql://u:p@h/db?options=-c%20x",
+            "redis://h",
+        ] {
+            assert_eq!(ambiguous_url(good), None, "{good}");
+        }
     }
 
     #[test]

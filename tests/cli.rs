@@ -134,3 +134,120 @@ fn serves_and_shuts_down_gracefully_on_sigterm() {
     assert_eq!(first["message"], "Listening");
     assert!(logs.contains("Shutting down"));
 }
+
+/// Runs the binary with `args`, once with `--config.check` and once as a normal start
+/// (which must refuse before listening); both must exit 2. Returns both stderrs.
+fn refused_both_ways(args: &[&str]) -> Vec<String> {
+    let port = common::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut out = Vec::new();
+    for check in [true, false] {
+        let mut cmd = bin();
+        cmd.args(args).args(["--web.listen-address", &listen]);
+        if check {
+            cmd.arg("--config.check");
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{args:?} check={check}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        out.push(err);
+    }
+    out
+}
+
+#[test]
+fn huge_or_unitless_durations_are_config_errors() {
+    for bad in ["1e30", "99999999999999999999d", "1e19", "25h"] {
+        for err in refused_both_ways(&[
+            "--scrape.timeout",
+            bad,
+            "--redis.addr",
+            "redis://127.0.0.1:1",
+        ]) {
+            assert!(err.contains("--scrape.timeout"), "{bad}: {err}");
+        }
+    }
+    for err in refused_both_ways(&[
+        "--scrape.timeout",
+        "5",
+        "--redis.addr",
+        "redis://127.0.0.1:1",
+    ]) {
+        assert!(
+            err.contains("5s"),
+            "a unit-less duration must show an example: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_timeout: 99999999999999999999d\nredis:\n  - name: r\n    addr: redis://127.0.0.1:1\n    timeout: '5'\n",
+    )
+    .unwrap();
+    for err in refused_both_ways(&["--config.file", cfg.to_str().unwrap()]) {
+        assert!(
+            err.contains("scrape_timeout") && err.contains("292y"),
+            "{err}"
+        );
+        assert!(
+            err.contains("redis[0] (r).timeout") && err.contains("5s"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn unencoded_password_in_a_url_is_a_config_error_that_does_not_echo_it() {
+    let pg = "postgresql://exporter:P@ss#w0rd:/!@127.0.0.1:22955/postgres";
+    for err in refused_both_ways(&["--postgres.dsn", pg]) {
+        assert!(err.contains("ambiguous"), "{err}");
+        assert!(err.contains("%40") && err.contains("%23") && err.contains("password_file"));
+        for secret in ["P@ss", "ss#w0rd", "w0rd", ":/!"] {
+            assert!(
+                !err.contains(secret),
+                "password part {secret:?} leaked: {err}"
+            );
+        }
+    }
+    for err in refused_both_ways(&["--redis.addr", "redis://:Hunter@2@127.0.0.1:1"]) {
+        assert!(err.contains("ambiguous"), "{err}");
+        assert!(!err.contains("Hunter"), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(
+        &cfg,
+        "postgres:\n  - name: p\n    dsn: 'host=127.0.0.1 password=open sesame user=u'\nredis:\n  - name: r\n    addr: 'redis://:Sec ret@127.0.0.1:1'\n",
+    )
+    .unwrap();
+    for err in refused_both_ways(&["--config.file", cfg.to_str().unwrap()]) {
+        assert!(
+            err.contains("postgres DSN") && err.contains("redis address"),
+            "{err}"
+        );
+        for secret in ["sesame", "Sec ret", "Sec"] {
+            assert!(!err.contains(secret), "{secret:?} leaked: {err}");
+        }
+    }
+}
+
+#[test]
+fn odd_percent_escape_in_a_redis_url_does_not_panic() {
+    let out = bin()
+        .args([
+            "--redis.addr",
+            "redis://:%a\u{e9}@127.0.0.1:1",
+            "--config.check",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Invalid UTF-8 once decoded: a config error, not a panic.
+    for err in refused_both_ways(&["--redis.addr", "redis://:%ff%a\u{e9}@127.0.0.1:1"]) {
+        assert!(err.contains("UTF-8"), "{err}");
+    }
+}

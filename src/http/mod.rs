@@ -5,7 +5,7 @@
 
 pub mod allow_list;
 mod landing;
-mod probe;
+pub mod probe;
 pub mod web_config;
 
 use crate::cli::Cli;

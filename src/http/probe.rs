@@ -180,31 +180,20 @@ fn build_target(
     }
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+/// The percent-decoded value of query parameter `name` (`+` is a space, as in forms);
+/// `None` when absent or not valid UTF-8 once decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| percent_decode(v))
+        if k == name { percent_decode(v) } else { None }
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
 }
 
 fn refuse(status: StatusCode, msg: String) -> Response<Full<Bytes>> {
