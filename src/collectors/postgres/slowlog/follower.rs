@@ -1,7 +1,8 @@
 //! Following one server log file exactly: every complete record is counted once, across
-//! rotation by rename (the old file is drained through its open descriptor for as long
-//! as it is still written to), `copytruncate`, and a truncation that regrew past our
-//! offset before we looked.
+//! rotation by rename (the old file is drained through its open descriptor while it still
+//! has a name or still grows: a server logging to redirected stderr never reopens its log,
+//! so it writes to the renamed file until restarted), `copytruncate`, and a truncation
+//! that regrew past our offset before we looked.
 //!
 //! A file is recognised by its identity (device and inode of the path) and by a
 //! fingerprint of its first bytes: the first [`FINGERPRINT_LEN`] bytes at offset 0 are
@@ -35,11 +36,12 @@ const READ_BLOCK: usize = 1 << 20;
 /// How many leading bytes identify a file's content.
 pub const FINGERPRINT_LEN: usize = 256;
 
-/// How long a rotated-away file is still drained after it last grew (the server writes
-/// to its old descriptor until it reopens the log; with plain stderr redirection, forever).
+/// How long a rotated-away file that was deleted is still drained after it last grew (the
+/// server writes to its old descriptor until it reopens the log).
 const DRAIN_ROTATED_FOR: Duration = Duration::from_secs(10);
 
-/// Rotated-away files drained at once; the oldest is dropped beyond this.
+/// Rotated-away files drained at once (one descriptor each); the oldest is dropped beyond
+/// this.
 const MAX_ROTATED: usize = 4;
 
 /// Identity of a file: `(device, inode)`.
@@ -320,8 +322,9 @@ impl LogFollower {
         Ok(())
     }
 
-    /// Drains the rotated-away files; keeps each while it grew within `drain_for` or has
-    /// more to read than one poll takes.
+    /// Drains the rotated-away files; keeps each while it still has a name (logrotate
+    /// renamed it; the server may still write to it), grew within `drain_for`, or has more
+    /// to read than one poll takes.
     fn drain_rotated(&mut self) {
         let mut sink = Sink {
             stats: &mut self.stats,
@@ -335,7 +338,9 @@ impl LogFollower {
                     if n > 0 {
                         r.last_growth = Instant::now();
                     }
-                    n >= cap || r.last_growth.elapsed() < drain_for
+                    use std::os::unix::fs::MetadataExt;
+                    let linked = r.open.file.metadata().is_ok_and(|m| m.nlink() > 0);
+                    linked || n >= cap || r.last_growth.elapsed() < drain_for
                 }
                 // Replaced or unreadable: it is not ours to read any more.
                 Ok(Read::Replaced) | Err(_) => false,

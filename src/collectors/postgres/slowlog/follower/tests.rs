@@ -255,7 +255,7 @@ fn a_file_shorter_than_the_fingerprint_still_grows_normally() {
 }
 
 #[test]
-fn renamed_file_is_drained_while_written_and_dropped_when_quiet() {
+fn renamed_file_is_drained_while_it_has_a_name_or_grows() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pg.log");
     std::fs::write(&p, "").unwrap();
@@ -280,13 +280,23 @@ fn renamed_file_is_drained_while_written_and_dropped_when_quiet() {
     append(&p, SLOW);
     f.poll();
     assert_eq!(total(&f), 7);
-    // Quiet for longer than drain_for: dropped.
+    // Quiet for longer than drain_for but still there under its new name: the server may
+    // write to it again (stderr redirection), so it is still read.
+    std::thread::sleep(Duration::from_millis(400));
+    f.poll();
+    append(&old, SLOW);
+    f.poll();
+    assert_eq!(total(&f), 8);
+    // Deleted (logrotate compressed it) and quiet for longer than drain_for: dropped.
+    std::fs::remove_file(&old).unwrap();
+    f.poll();
+    assert_eq!(f.rotated.len(), 1, "still drained right after the deletion");
     std::thread::sleep(Duration::from_millis(400));
     f.poll();
     assert!(f.rotated.is_empty());
     append(&p, SLOW);
     f.poll();
-    assert_eq!(total(&f), 8);
+    assert_eq!(total(&f), 9);
 }
 
 #[test]
