@@ -125,7 +125,7 @@ pub struct RedisTls {
 }
 
 /// One Redis server to scrape.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RedisTarget {
     /// Value of the `target` label: the config name, or `host:port` for flag targets.
     pub name: String,
@@ -165,7 +165,7 @@ pub enum PgSslMode {
 }
 
 /// One PostgreSQL server to scrape.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PostgresTarget {
     /// Value of the `target` label: the config name, or `host:port/db` for flag targets.
     pub name: String,
@@ -196,7 +196,7 @@ pub struct PostgresTarget {
 }
 
 /// The Docker Engine to inspect.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DockerTarget {
     /// `unix:///path` or `tcp://host:port`.
     pub host: String,

@@ -1,8 +1,14 @@
 //! The scrape model: every target is collected concurrently under one deadline, and
 //! scrapes that arrive while a collection of the same target is in flight share its
 //! result (single flight), so 20 concurrent scrapers cost one round trip per target.
+//!
+//! A reload builds a new [`Scraper`] from the previous one: every target whose settings
+//! did not change keeps its collector (kept connection, slow-log follower and its counts)
+//! and its scrape error counts; removed targets take theirs with them, new ones start at 0.
 
-use crate::collectors::{CollectError, Collector, Kind, Snapshot};
+use crate::collectors::docker::MonitoredTarget;
+use crate::collectors::{CollectError, Collector, Kind, Snapshot, docker, postgres, redis};
+use crate::config::{DockerTarget, PostgresTarget, RedisTarget, Settings};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use std::collections::BTreeMap;
@@ -43,42 +49,140 @@ const WAIT_GRACE: Duration = Duration::from_millis(100);
 
 type SharedOutcome = Shared<BoxFuture<'static, Arc<TargetOutcome>>>;
 
-/// One target with its collector, its in-flight collection and its last outcome.
+/// What a target's collector is built from.
+#[derive(Clone, Debug)]
+enum TargetSpec {
+    Redis(RedisTarget),
+    Postgres(PostgresTarget),
+    /// The Engine and the targets whose containers it looks up.
+    Docker(DockerTarget, Vec<MonitoredTarget>),
+}
+
+impl TargetSpec {
+    /// One spec per configured target, in the order of [`crate::collectors::build`].
+    fn all(settings: &Settings) -> Vec<TargetSpec> {
+        let mut out: Vec<TargetSpec> = settings
+            .redis
+            .iter()
+            .cloned()
+            .map(TargetSpec::Redis)
+            .chain(settings.postgres.iter().cloned().map(TargetSpec::Postgres))
+            .collect();
+        if let Some(d) = &settings.docker {
+            out.push(TargetSpec::Docker(
+                d.clone(),
+                docker::monitored_targets(settings),
+            ));
+        }
+        out
+    }
+
+    fn build(&self) -> Collector {
+        match self {
+            TargetSpec::Redis(t) => Collector::Redis(redis::RedisCollector::new(t.clone())),
+            TargetSpec::Postgres(t) => {
+                Collector::Postgres(postgres::PostgresCollector::new(t.clone()))
+            }
+            TargetSpec::Docker(d, monitored) => {
+                Collector::Docker(docker::DockerCollector::new(d.clone(), monitored.clone()))
+            }
+        }
+    }
+
+    /// True when a collector built for `self` serves `new` unchanged: all settings equal
+    /// but the persistence profile, which checks take from the runtime, not the collector.
+    fn same_collector(&self, new: &TargetSpec) -> bool {
+        match (self, new) {
+            (TargetSpec::Redis(a), TargetSpec::Redis(b)) => {
+                *a == RedisTarget {
+                    profile: a.profile.clone(),
+                    ..b.clone()
+                }
+            }
+            (TargetSpec::Postgres(a), TargetSpec::Postgres(b)) => {
+                *a == PostgresTarget {
+                    profile: a.profile.clone(),
+                    ..b.clone()
+                }
+            }
+            (TargetSpec::Docker(a, ma), TargetSpec::Docker(b, mb)) => a == b && ma == mb,
+            _ => false,
+        }
+    }
+}
+
+/// One target with its collector, its in-flight collection, its last outcome and its
+/// failed collections by reason.
 struct TargetSlot {
     name: String,
     kind: Kind,
+    /// What the collector was built from (`None`: not reusable by a reload).
+    spec: Option<TargetSpec>,
     collector: tokio::sync::Mutex<Collector>,
     flight: Mutex<Option<(u64, SharedOutcome)>>,
     generation: AtomicU64,
     last: Mutex<Option<Arc<TargetOutcome>>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl TargetSlot {
+    fn new(c: Collector, spec: Option<TargetSpec>) -> Arc<TargetSlot> {
+        Arc::new(TargetSlot {
+            name: c.name().to_string(),
+            kind: c.kind(),
+            spec,
+            collector: tokio::sync::Mutex::new(c),
+            flight: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            last: Mutex::new(None),
+            errors: Mutex::new(BTreeMap::new()),
+        })
+    }
 }
 
 /// Owns all targets and collects them on demand.
 pub struct Scraper {
     targets: Vec<Arc<TargetSlot>>,
-    errors: Arc<Mutex<ErrorCounts>>,
 }
 
 impl Scraper {
-    /// Wraps the collectors built from the configuration.
+    /// Wraps these collectors (never reused by a reload).
     pub fn new(collectors: Vec<Collector>) -> Self {
         let targets = collectors
             .into_iter()
-            .map(|c| {
-                Arc::new(TargetSlot {
-                    name: c.name().to_string(),
-                    kind: c.kind(),
-                    collector: tokio::sync::Mutex::new(c),
-                    flight: Mutex::new(None),
-                    generation: AtomicU64::new(0),
-                    last: Mutex::new(None),
-                })
+            .map(|c| TargetSlot::new(c, None))
+            .collect();
+        Scraper { targets }
+    }
+
+    /// Builds the collectors of the configured targets. With `previous` (a reload), every
+    /// target whose settings are unchanged keeps its collector and counts from there;
+    /// changed, new and removed targets do not.
+    pub fn from_settings(settings: &Settings, previous: Option<&Scraper>) -> Self {
+        let mut reusable: Vec<&Arc<TargetSlot>> = previous
+            .map(|p| p.targets.iter().filter(|t| t.spec.is_some()).collect())
+            .unwrap_or_default();
+        let targets = TargetSpec::all(settings)
+            .into_iter()
+            .map(|spec| {
+                let kept = reusable
+                    .iter()
+                    .position(|t| t.spec.as_ref().is_some_and(|s| s.same_collector(&spec)));
+                match kept {
+                    Some(i) => reusable.swap_remove(i).clone(),
+                    None => TargetSlot::new(spec.build(), Some(spec)),
+                }
             })
             .collect();
-        Scraper {
-            targets,
-            errors: Arc::new(Mutex::new(BTreeMap::new())),
-        }
+        Scraper { targets }
+    }
+
+    /// How many targets a reload kept from `previous` (the same collector).
+    pub fn kept_from(&self, previous: &Scraper) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| previous.targets.iter().any(|p| Arc::ptr_eq(t, p)))
+            .count()
     }
 
     /// Names and kinds of all targets, in configuration order.
@@ -106,7 +210,16 @@ impl Scraper {
             .iter()
             .map(|t| self.collect_shared(t.clone(), deadline, budget));
         let outcomes = futures::future::join_all(futs).await;
-        let errors = lock(&self.errors).clone();
+        let errors = self
+            .targets
+            .iter()
+            .flat_map(|t| {
+                lock(&t.errors)
+                    .iter()
+                    .map(|(reason, n)| ((t.kind.as_str(), t.name.clone(), *reason), *n))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         ScrapeReport { outcomes, errors }
     }
 
@@ -124,17 +237,10 @@ impl Scraper {
                 None => {
                     let id = slot.generation.fetch_add(1, Ordering::Relaxed);
                     let task_slot = slot.clone();
-                    let errors = self.errors.clone();
                     let handle = tokio::spawn(async move {
                         let outcome = run_collection(&task_slot, deadline, budget).await;
                         if let Err(e) = &outcome.result {
-                            *lock(&errors)
-                                .entry((
-                                    task_slot.kind.as_str(),
-                                    task_slot.name.clone(),
-                                    e.reason(),
-                                ))
-                                .or_insert(0) += 1;
+                            *lock(&task_slot.errors).entry(e.reason()).or_insert(0) += 1;
                         }
                         *lock(&task_slot.last) = Some(outcome.clone());
                         let mut flight = lock(&task_slot.flight);
@@ -223,4 +329,78 @@ async fn run_collection(
 /// Locks a std mutex, recovering from poisoning (the data is plain values).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    struct NoEnv;
+    impl crate::config::Env for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn settings() -> Settings {
+        let cli = crate::cli::Cli::try_parse_from([
+            "persistence_exporter",
+            "--redis.addr",
+            "redis://127.0.0.1:1",
+            "--postgres.dsn",
+            "postgresql://u@127.0.0.1:1/db",
+        ])
+        .unwrap();
+        let mut s = crate::config::load(&cli, &NoEnv).unwrap();
+        let second = RedisTarget {
+            name: "second".into(),
+            ..s.redis[0].clone()
+        };
+        s.redis.push(second);
+        s
+    }
+
+    #[test]
+    fn a_reload_keeps_the_collectors_of_unchanged_targets_only() {
+        let s = settings();
+        let n = s.redis.len() + s.postgres.len() + usize::from(s.docker.is_some());
+        assert!(n >= 3, "{n}");
+        let first = Scraper::from_settings(&s, None);
+        assert_eq!(first.targets().len(), n);
+        // Unchanged: every collector kept.
+        let same = Scraper::from_settings(&s, Some(&first));
+        assert_eq!(same.kept_from(&first), n);
+        assert_eq!(same.targets(), first.targets());
+        // A changed profile alone keeps the collector.
+        let mut profile_only = s.clone();
+        profile_only.postgres[0].profile = crate::checks::profile::Profile::load("cache").unwrap();
+        assert_ne!(profile_only.postgres[0], s.postgres[0]);
+        let kept = Scraper::from_settings(&profile_only, Some(&same));
+        assert_eq!(kept.kept_from(&same), n);
+        // A changed connection setting replaces that target's collector only.
+        let mut changed = s.clone();
+        changed.redis[1].timeout += Duration::from_secs(1);
+        let next = Scraper::from_settings(&changed, Some(&kept));
+        assert_eq!(next.kept_from(&kept), n - 1);
+        let replaced: Vec<_> = next
+            .targets
+            .iter()
+            .filter(|t| !kept.targets.iter().any(|k| Arc::ptr_eq(t, k)))
+            .map(|t| t.name.clone())
+            .collect();
+        assert_eq!(replaced, vec!["second".to_string()]);
+        // Removed targets are gone; scrapers built without settings are never reused.
+        let mut fewer = s.clone();
+        fewer.redis.truncate(1);
+        assert_eq!(
+            Scraper::from_settings(&fewer, Some(&next)).targets().len(),
+            n - 1
+        );
+        let plain = Scraper::new(crate::collectors::build(&s));
+        assert_eq!(
+            Scraper::from_settings(&s, Some(&plain)).kept_from(&plain),
+            0
+        );
+    }
 }

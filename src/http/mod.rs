@@ -47,11 +47,20 @@ pub struct Runtime {
 impl Runtime {
     /// Builds collectors and loads the web config for these settings.
     pub fn build(settings: Settings) -> Result<Runtime, Vec<String>> {
+        Runtime::rebuild(settings, None)
+    }
+
+    /// Like [`build`](Self::build); with `previous` (a reload), unchanged targets keep
+    /// their collectors, connections and counters (see [`Scraper::from_settings`]).
+    pub fn rebuild(settings: Settings, previous: Option<&Runtime>) -> Result<Runtime, Vec<String>> {
         let web = match &settings.web.config_file {
             Some(p) => WebConfig::load(p)?,
             None => WebConfig::none(),
         };
-        let scraper = Arc::new(Scraper::new(crate::collectors::build(&settings)));
+        let scraper = Arc::new(Scraper::from_settings(
+            &settings,
+            previous.map(|p| p.scraper.as_ref()),
+        ));
         Ok(Runtime {
             profiles: settings.profiles(),
             scraper,
@@ -133,19 +142,21 @@ impl AppState {
         let Some(cli) = &self.cli else {
             return Err("reload is not available".to_string());
         };
+        let previous = self.runtime();
         let result = crate::config::load(cli, &crate::config::ProcessEnv)
             .map_err(|e| e.0)
-            .and_then(Runtime::build);
+            .and_then(|s| Runtime::rebuild(s, Some(&previous)));
         let mut status = self.reload_status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(rt) => {
                 let targets = rt.scraper.targets().len();
+                let kept = rt.scraper.kept_from(&previous.scraper);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rt);
                 *status = ReloadStatus {
                     success: true,
                     success_timestamp: unix_now(),
                 };
-                tracing::info!(targets, "Configuration reloaded");
+                tracing::info!(targets, kept, "Configuration reloaded");
                 Ok(())
             }
             Err(errors) => {

@@ -5,8 +5,9 @@
 //! least that long. [`LogFollower`] reads the server's log file incrementally from where
 //! it was when the exporter started (a fresh exporter starts at the end, its counters at
 //! 0), follows it across rotation (a new inode under the same path) and truncation
-//! (`copytruncate`), and counts every such line exactly once, per database, with a
-//! histogram of the durations.
+//! (`copytruncate`, recognised by size and by a fingerprint of the file's first bytes),
+//! and counts every such line exactly once, per database, with a histogram of the
+//! durations (see [`follower`] for the exactness rules).
 //!
 //! Formats: `stderr` (any `log_line_prefix`; the database comes from `%d` when the prefix
 //! has it, else the line is counted under `datname=""`), `csvlog` (records may span lines)
@@ -17,11 +18,11 @@
 //! Everything here is synchronous and pure apart from the file reads; the collector runs
 //! [`LogFollower::poll`] on a blocking thread from a background task and before each scrape.
 
+mod follower;
+
+pub use follower::LogFollower;
+
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the slow-statement duration histogram.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -38,13 +39,6 @@ pub const OVERFLOW_DB: &str = "__other__";
 /// A record longer than this without its end is garbage: it is dropped and the reader
 /// resynchronises at the next line.
 const MAX_RECORD: usize = 1 << 20;
-
-/// Bytes read per poll at most (the rest is read by the next poll).
-const MAX_READ_PER_POLL: u64 = 64 << 20;
-
-/// How long a rotated-away file is still drained (the server may write to its old file
-/// descriptor until it reopens the log).
-const DRAIN_ROTATED_FOR: Duration = Duration::from_secs(10);
 
 /// Slow statements of one database.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -398,6 +392,16 @@ pub fn parse_record(rec: &str, prefix: Option<&PrefixTemplate>) -> Option<SlowEn
 /// garbage without an end beyond `MAX_RECORD` (1 MiB) is dropped line by line.
 pub fn split_records(buf: &mut Vec<u8>) -> Vec<String> {
     let mut out = Vec::new();
+    let _ = split_records_into(buf, &mut out);
+    out
+}
+
+/// [`split_records`] into `out`; returns the first bytes (at most [`MAX_RECORD`]) of a
+/// record dropped because no end came within [`MAX_RECORD`] and no newline either: the
+/// caller then knows it sits in the middle of an over-long line and must skip to the next
+/// newline before reading records again.
+fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Option<Vec<u8>> {
+    let mut dropped = None;
     let mut start = 0;
     loop {
         let rest = &buf[start..];
@@ -430,256 +434,22 @@ pub fn split_records(buf: &mut Vec<u8>) -> Vec<String> {
                 // No end in sight: drop the first line and resynchronise.
                 match rest.iter().position(|&c| c == b'\n') {
                     Some(nl) => start += nl + 1,
-                    None => start = buf.len(),
+                    None => {
+                        dropped = Some(rest.iter().take(MAX_RECORD).copied().collect());
+                        start = buf.len();
+                    }
                 }
             }
             None => break,
         }
     }
     buf.drain(..start);
-    out
-}
-
-// ---- the follower -------------------------------------------------------------------
-
-/// Identity of a file: `(device, inode)`.
-fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-/// One open log file and where we are in it.
-struct Open {
-    file: File,
-    id: (u64, u64),
-    offset: u64,
-    pending: Vec<u8>,
-}
-
-impl Open {
-    /// Reads what was appended since the last read (at most `limit` bytes) and returns the
-    /// complete records.
-    fn read_new(&mut self, limit: u64) -> std::io::Result<Vec<String>> {
-        self.file.seek(SeekFrom::Start(self.offset))?;
-        let mut chunk = Vec::new();
-        (&mut self.file).take(limit).read_to_end(&mut chunk)?;
-        self.offset += chunk.len() as u64;
-        self.pending.extend_from_slice(&chunk);
-        Ok(split_records(&mut self.pending))
-    }
-}
-
-/// Where reading starts when the file is opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resume {
-    /// At its current end (what existed when the exporter started is history).
-    AtEnd,
-    /// At its beginning (a file that appeared after the exporter started is all new).
-    FromStart,
-    /// Where a read error left us, if it is still the same file; else from its start.
-    At((u64, u64), u64),
-}
-
-/// Follows one server log file. See the module documentation.
-pub struct LogFollower {
-    path: PathBuf,
-    current: Option<Open>,
-    /// The file rotated away from, still drained for a while.
-    rotated: Option<(Open, Instant)>,
-    /// Where to start when the path is (re)opened.
-    resume: Resume,
-    /// csvlog/jsonlog by its name (`.csv`, `.json`): records always name the database.
-    structured: bool,
-    prefix: Option<PrefixTemplate>,
-    stats: SlowLogSnapshot,
-}
-
-impl LogFollower {
-    /// Opens the file and positions at its end: only what is logged from now on counts.
-    pub fn new(path: &Path) -> LogFollower {
-        let mut f = LogFollower {
-            path: path.to_path_buf(),
-            current: None,
-            rotated: None,
-            resume: Resume::AtEnd,
-            structured: path.extension().is_some_and(|e| e == "csv" || e == "json"),
-            prefix: None,
-            stats: SlowLogSnapshot::default(),
-        };
-        if let Err(e) = f.open() {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                f.resume = Resume::FromStart;
-            }
-            f.fail(&e);
-        }
-        f
-    }
-
-    /// The path followed.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Sets the server's `log_line_prefix` (known after the first successful scrape).
-    pub fn set_prefix(&mut self, prefix: &str) {
-        if self.prefix.as_ref().is_none_or(|p| p.raw() != prefix) {
-            self.prefix = Some(PrefixTemplate::parse(prefix));
-        }
-    }
-
-    /// A copy of the counts.
-    pub fn snapshot(&self) -> SlowLogSnapshot {
-        let mut s = self.stats.clone();
-        s.attributes_database = self.attributes_database();
-        s
-    }
-
-    /// False when stderr lines are counted without a database: the file is not csvlog or
-    /// jsonlog and the server's `log_line_prefix` has no `%d`.
-    pub fn attributes_database(&self) -> bool {
-        self.structured || self.prefix.as_ref().is_none_or(|p| p.has_database())
-    }
-
-    fn fail(&mut self, e: &std::io::Error) {
-        self.stats.readable = false;
-        self.stats.error = Some(format!("{}: {e}", self.path.display()));
-    }
-
-    /// Opens the path, positioned as [`Resume`] says; later opens of a new file start at
-    /// its beginning.
-    fn open(&mut self) -> std::io::Result<()> {
-        let file = File::open(&self.path)?;
-        let meta = file.metadata()?;
-        let id = file_id(&meta);
-        let offset = match self.resume {
-            Resume::AtEnd => meta.len(),
-            Resume::FromStart => 0,
-            Resume::At(last, off) if last == id && meta.len() >= off => off,
-            Resume::At(..) => 0,
-        };
-        self.resume = Resume::FromStart;
-        self.current = Some(Open {
-            file,
-            id,
-            offset,
-            pending: Vec::new(),
-        });
-        self.stats.readable = true;
-        self.stats.error = None;
-        Ok(())
-    }
-
-    fn count(&mut self, records: Vec<String>) {
-        for rec in records {
-            let Some(entry) = parse_record(&rec, self.prefix.as_ref()) else {
-                continue;
-            };
-            let mut db = entry.datname.unwrap_or_default();
-            if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
-                db = OVERFLOW_DB.to_string();
-            }
-            self.stats
-                .per_db
-                .entry(db)
-                .or_default()
-                .observe(entry.duration_ms / 1000.0);
-        }
-    }
-
-    /// Reads everything new: drains a rotated-away file, notices rotation (new inode) and
-    /// truncation (size below our offset), and counts the complete records. Never panics;
-    /// I/O errors are kept in the snapshot.
-    pub fn poll(&mut self) {
-        if self.prefix.is_none() && !self.structured {
-            // A stderr log cannot be attributed before the server's log_line_prefix is
-            // known (the first successful scrape hands it over): leave the bytes in the
-            // file until then. The open handle keeps a rotated file readable meanwhile.
-            return;
-        }
-        // A file rotated away earlier: whatever the server still appended to it.
-        if let Some((mut old, since)) = self.rotated.take() {
-            if let Ok(recs) = old.read_new(MAX_READ_PER_POLL) {
-                self.count(recs);
-            }
-            if since.elapsed() < DRAIN_ROTATED_FOR {
-                self.rotated = Some((old, since));
-            }
-        }
-        // Where the path points now.
-        let on_disk = match std::fs::metadata(&self.path) {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                self.fail(&e);
-                return;
-            }
-        };
-        match (&mut self.current, on_disk) {
-            (None, None) => {
-                if self.resume == Resume::AtEnd {
-                    // Missing now: whatever appears under the name later is new.
-                    self.resume = Resume::FromStart;
-                }
-                self.stats.readable = false;
-                self.stats.error = Some(format!("{}: not found", self.path.display()));
-                return;
-            }
-            (None, Some(_)) => {
-                if let Err(e) = self.open() {
-                    self.fail(&e);
-                    return;
-                }
-            }
-            (Some(cur), Some(meta)) if file_id(&meta) != cur.id => {
-                // Rotated: finish the old file, keep draining it a little, start the new
-                // one from its beginning.
-                if let Ok(recs) = cur.read_new(MAX_READ_PER_POLL) {
-                    self.count(recs);
-                }
-                if let Some(old) = self.current.take() {
-                    self.rotated = Some((old, Instant::now()));
-                }
-                self.resume = Resume::FromStart;
-                if let Err(e) = self.open() {
-                    self.fail(&e);
-                    return;
-                }
-            }
-            (Some(cur), Some(meta)) if meta.len() < cur.offset => {
-                // Truncated in place (copytruncate): everything in it now is new.
-                cur.offset = 0;
-                cur.pending.clear();
-            }
-            (Some(_), None) => {
-                // Renamed away and not yet recreated: keep draining it; the new file is
-                // noticed as a rotation when it appears.
-            }
-            (Some(_), Some(_)) => {}
-        }
-        if let Some(cur) = &mut self.current {
-            match cur.read_new(MAX_READ_PER_POLL) {
-                Ok(recs) => {
-                    self.stats.readable = true;
-                    self.stats.error = None;
-                    self.count(recs);
-                }
-                Err(e) => {
-                    // Resume exactly here if the same file becomes readable again.
-                    if let Some(cur) = self.current.take() {
-                        let at = cur.offset.saturating_sub(cur.pending.len() as u64);
-                        self.resume = Resume::At(cur.id, at);
-                    }
-                    self.fail(&e);
-                }
-            }
-        }
-    }
+    dropped
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn duration_messages() {
@@ -918,175 +688,5 @@ mod tests {
         assert_eq!(c[4], (2.5, 2));
         assert_eq!(c.last().unwrap(), &(3600.0, 2));
         assert!((d.sum_seconds - 7202.4).abs() < 1e-9);
-    }
-
-    const SLOW: &str =
-        "2024-05-01 12:00:00.123 UTC [1] u@db1 LOG:  duration: 1500.0 ms  statement: SELECT 1\n";
-    const FAST: &str = "2024-05-01 12:00:00.123 UTC [1] u@db1 LOG:  statement: SELECT 1\n";
-
-    fn append(p: &Path, s: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(p)
-            .unwrap();
-        f.write_all(s.as_bytes()).unwrap();
-    }
-
-    fn total(f: &LogFollower) -> u64 {
-        f.snapshot().per_db.values().map(|d| d.count).sum()
-    }
-
-    #[test]
-    fn follower_starts_at_end_and_never_double_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.log");
-        append(&p, SLOW);
-        append(&p, SLOW);
-        let mut f = LogFollower::new(&p);
-        f.set_prefix("%m [%p] %q%u@%d ");
-        f.poll();
-        assert_eq!(total(&f), 0, "history before start is not counted");
-        append(&p, SLOW);
-        append(&p, FAST);
-        f.poll();
-        f.poll();
-        assert_eq!(total(&f), 1);
-        assert_eq!(f.snapshot().per_db["db1"].count, 1);
-        // A line written in two pieces counts once, when complete.
-        let (a, b) = SLOW.split_at(40);
-        append(&p, a);
-        f.poll();
-        assert_eq!(total(&f), 1);
-        append(&p, b);
-        f.poll();
-        f.poll();
-        assert_eq!(total(&f), 2);
-        assert!(f.snapshot().readable);
-    }
-
-    #[test]
-    fn stderr_lines_wait_for_the_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.log");
-        std::fs::write(&p, "").unwrap();
-        let mut f = LogFollower::new(&p);
-        append(&p, SLOW);
-        f.poll();
-        assert_eq!(total(&f), 0, "not read before the prefix is known");
-        f.set_prefix("%m [%p] %q%u@%d ");
-        f.poll();
-        assert_eq!(
-            f.snapshot().per_db["db1"].count,
-            1,
-            "read and attributed then"
-        );
-    }
-
-    #[test]
-    fn follower_follows_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.log");
-        append(&p, SLOW);
-        let mut f = LogFollower::new(&p);
-        f.set_prefix("%m [%p] %q%u@%d ");
-        append(&p, SLOW);
-        // logrotate "create": rename, then a new file under the same name; the server
-        // writes a last line to the old file, then to the new one.
-        let old = dir.path().join("pg.log.1");
-        std::fs::rename(&p, &old).unwrap();
-        f.poll(); // path missing: old file drained
-        assert_eq!(total(&f), 1);
-        append(&old, SLOW);
-        append(&p, SLOW);
-        append(&p, SLOW);
-        f.poll();
-        f.poll();
-        assert_eq!(total(&f), 4);
-        // Rotation noticed directly (no gap where the path is missing).
-        std::fs::rename(&p, dir.path().join("pg.log.2")).unwrap();
-        append(&p, SLOW);
-        f.poll();
-        assert_eq!(total(&f), 5);
-    }
-
-    #[test]
-    fn follower_follows_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.log");
-        append(&p, &SLOW.repeat(3));
-        let mut f = LogFollower::new(&p);
-        f.set_prefix("%m [%p] %q%u@%d ");
-        append(&p, SLOW);
-        f.poll();
-        assert_eq!(total(&f), 1);
-        // copytruncate
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
-        f.poll();
-        assert_eq!(total(&f), 1);
-        append(&p, SLOW);
-        f.poll();
-        assert_eq!(total(&f), 2);
-    }
-
-    #[test]
-    fn follower_reads_a_file_created_after_start_from_its_beginning() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("later.log");
-        let mut f = LogFollower::new(&p);
-        f.set_prefix("%m [%p] %q%u@%d ");
-        f.poll();
-        let s = f.snapshot();
-        assert!(!s.readable);
-        assert!(s.error.unwrap().contains("later.log"));
-        append(&p, SLOW);
-        f.poll();
-        assert_eq!(total(&f), 1);
-        assert!(f.snapshot().readable);
-    }
-
-    #[test]
-    fn follower_counts_csv_and_json_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.csv");
-        std::fs::write(&p, "").unwrap();
-        let mut f = LogFollower::new(&p);
-        append(
-            &p,
-            "2024-05-01 12:00:00.123 UTC,\"u\",\"a\",1,\"h\",s,1,\"SELECT\",2024-05-01 12:00:00 UTC,1/1,0,LOG,00000,\"duration: 2000 ms  statement: SELECT\n 1\",,,,,,,,\"\",\"client backend\",,0\n",
-        );
-        append(
-            &p,
-            "{\"dbname\":\"b\",\"error_severity\":\"LOG\",\"message\":\"duration: 1000.5 ms  statement: SELECT 2\"}\n",
-        );
-        f.poll();
-        let s = f.snapshot();
-        assert_eq!(s.per_db["a"].count, 1);
-        assert_eq!(s.per_db["b"].count, 1);
-        assert!(s.attributes_database);
-    }
-
-    #[test]
-    fn database_names_are_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pg.json");
-        std::fs::write(&p, "").unwrap();
-        let mut f = LogFollower::new(&p);
-        let mut text = String::new();
-        for i in 0..(MAX_DATABASES + 5) {
-            text.push_str(&format!(
-                "{{\"dbname\":\"d{i}\",\"error_severity\":\"LOG\",\"message\":\"duration: 1 ms  statement: x\"}}\n"
-            ));
-        }
-        append(&p, &text);
-        f.poll();
-        let s = f.snapshot();
-        assert_eq!(s.per_db.len(), MAX_DATABASES + 1);
-        assert_eq!(s.per_db[OVERFLOW_DB].count, 5);
     }
 }
