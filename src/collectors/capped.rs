@@ -142,10 +142,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for CappedStream<S> {
         match Pin::new(&mut this.inner).poll_read(cx, &mut limited) {
             Poll::Ready(Ok(())) => {
                 let n = limited.filled().len();
-                buf.advance(n);
                 if this.budget.take(n) {
+                    buf.advance(n);
                     Poll::Ready(Ok(()))
                 } else {
+                    // An erroring read hands out nothing.
                     this.failed = true;
                     Poll::Ready(Err(over_cap(this.budget.cap())))
                 }
@@ -182,5 +183,34 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CappedStream<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn reads_fail_past_the_cap_and_reset_restores_the_budget() {
+        let (mut server, client) = tokio::io::duplex(64 * 1024);
+        let budget = ReplyBudget::new(10);
+        let mut capped = CappedStream::new(client, budget.clone());
+        server.write_all(b"0123456789").await.unwrap();
+        let mut buf = [0u8; 10];
+        capped.read_exact(&mut buf).await.unwrap();
+        assert!(!budget.exceeded());
+        server.write_all(&[b'x'; 1000]).await.unwrap();
+        let mut rest = Vec::new();
+        let e = capped.read_to_end(&mut rest).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(budget.exceeded());
+        assert!(rest.is_empty(), "nothing past the cap is handed out");
+        assert!(budget.cause().contains("10 bytes"));
+        // A failed stream stays failed; the budget itself is reusable.
+        assert!(capped.read(&mut buf).await.is_err());
+        budget.reset();
+        assert!(!budget.exceeded());
+        assert_eq!(budget.used(), 0);
     }
 }
