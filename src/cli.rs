@@ -117,6 +117,17 @@ pub struct Cli {
     #[arg(global = true, long = "scrape.timeout", env = "PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub scrape_timeout: std::time::Duration,
 
+    /// Upper bound on the bytes one scrape may read from a Redis or PostgreSQL server
+    /// (connection set-up included); a server sending more is dropped and reported as a
+    /// `protocol` error. A plain byte count.
+    #[arg(
+        global = true,
+        long = "collector.max-reply-bytes",
+        env = "PERSISTENCE_EXPORTER_COLLECTOR_MAX_REPLY_BYTES",
+        default_value_t = crate::collectors::capped::DEFAULT_MAX_REPLY_BYTES
+    )]
+    pub max_reply_bytes: u64,
+
     /// Redis address to scrape (`redis://[user@]host:port[/db]` or `rediss://` for TLS).
     /// Repeatable; comma-separated in the env var.
     #[arg(
@@ -241,6 +252,7 @@ mod tests {
         assert_eq!(cli.telemetry_path, "/metrics");
         assert_eq!(cli.scrape_timeout, std::time::Duration::from_secs(10));
         assert_eq!(cli.log_format, LogFormat::Logfmt);
+        assert_eq!(cli.max_reply_bytes, 1024 * 1024);
     }
 
     #[test]

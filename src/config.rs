@@ -27,6 +27,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// Upper bound for one scrape of all targets.
     pub scrape_timeout: Duration,
+    /// Upper bound on the bytes one scrape reads from a Redis or PostgreSQL server.
+    pub max_reply_bytes: u64,
     /// Redis targets, in configuration order.
     pub redis: Vec<RedisTarget>,
     /// PostgreSQL targets, in configuration order.
@@ -228,6 +230,7 @@ pub struct ConfigErrors(pub Vec<String>);
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     scrape_timeout: Option<String>,
+    max_reply_bytes: Option<u64>,
     #[serde(default)]
     redis: Vec<serde_yaml_ng::Value>,
     #[serde(default)]
@@ -236,7 +239,14 @@ struct FileConfig {
     probe: Option<serde_yaml_ng::Value>,
 }
 
-const TOP_KEYS: &[&str] = &["scrape_timeout", "redis", "postgres", "docker", "probe"];
+const TOP_KEYS: &[&str] = &[
+    "scrape_timeout",
+    "max_reply_bytes",
+    "redis",
+    "postgres",
+    "docker",
+    "probe",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -563,6 +573,12 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
     if scrape_timeout.is_zero() {
         errors.push("scrape timeout must be greater than zero".to_string());
     }
+    let max_reply_bytes = file.max_reply_bytes.unwrap_or(cli.max_reply_bytes);
+    if max_reply_bytes == 0 {
+        errors.push(
+            "max_reply_bytes (--collector.max-reply-bytes) must be greater than zero".to_string(),
+        );
+    }
 
     let mut redis = Vec::new();
     for (i, v) in file.redis.iter().enumerate() {
@@ -741,6 +757,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             config_file: cli.web_config_file.clone(),
         },
         scrape_timeout,
+        max_reply_bytes,
         redis,
         postgres,
         docker,

@@ -52,8 +52,10 @@ type SharedOutcome = Shared<BoxFuture<'static, Arc<TargetOutcome>>>;
 /// What a target's collector is built from.
 #[derive(Clone, Debug)]
 enum TargetSpec {
-    Redis(RedisTarget),
-    Postgres(PostgresTarget),
+    /// A Redis target and the reply cap of its collector.
+    Redis(RedisTarget, u64),
+    /// A PostgreSQL target and the reply cap of its collector.
+    Postgres(PostgresTarget, u64),
     /// The Engine and the targets whose containers it looks up.
     Docker(DockerTarget, Vec<MonitoredTarget>),
 }
@@ -61,12 +63,17 @@ enum TargetSpec {
 impl TargetSpec {
     /// One spec per configured target, in the order of [`crate::collectors::build`].
     fn all(settings: &Settings) -> Vec<TargetSpec> {
+        let cap = settings.max_reply_bytes;
         let mut out: Vec<TargetSpec> = settings
             .redis
             .iter()
-            .cloned()
-            .map(TargetSpec::Redis)
-            .chain(settings.postgres.iter().cloned().map(TargetSpec::Postgres))
+            .map(|t| TargetSpec::Redis(t.clone(), cap))
+            .chain(
+                settings
+                    .postgres
+                    .iter()
+                    .map(|t| TargetSpec::Postgres(t.clone(), cap)),
+            )
             .collect();
         if let Some(d) = &settings.docker {
             out.push(TargetSpec::Docker(
@@ -79,10 +86,12 @@ impl TargetSpec {
 
     fn build(&self) -> Collector {
         match self {
-            TargetSpec::Redis(t) => Collector::Redis(redis::RedisCollector::new(t.clone())),
-            TargetSpec::Postgres(t) => {
-                Collector::Postgres(postgres::PostgresCollector::new(t.clone()))
+            TargetSpec::Redis(t, cap) => {
+                Collector::Redis(redis::RedisCollector::new(t.clone()).with_max_reply_bytes(*cap))
             }
+            TargetSpec::Postgres(t, cap) => Collector::Postgres(
+                postgres::PostgresCollector::new(t.clone()).with_max_reply_bytes(*cap),
+            ),
             TargetSpec::Docker(d, monitored) => {
                 Collector::Docker(docker::DockerCollector::new(d.clone(), monitored.clone()))
             }
@@ -93,17 +102,21 @@ impl TargetSpec {
     /// but the persistence profile, which checks take from the runtime, not the collector.
     fn same_collector(&self, new: &TargetSpec) -> bool {
         match (self, new) {
-            (TargetSpec::Redis(a), TargetSpec::Redis(b)) => {
-                *a == RedisTarget {
-                    profile: a.profile.clone(),
-                    ..b.clone()
-                }
+            (TargetSpec::Redis(a, ca), TargetSpec::Redis(b, cb)) => {
+                ca == cb
+                    && *a
+                        == RedisTarget {
+                            profile: a.profile.clone(),
+                            ..b.clone()
+                        }
             }
-            (TargetSpec::Postgres(a), TargetSpec::Postgres(b)) => {
-                *a == PostgresTarget {
-                    profile: a.profile.clone(),
-                    ..b.clone()
-                }
+            (TargetSpec::Postgres(a, ca), TargetSpec::Postgres(b, cb)) => {
+                ca == cb
+                    && *a
+                        == PostgresTarget {
+                            profile: a.profile.clone(),
+                            ..b.clone()
+                        }
             }
             (TargetSpec::Docker(a, ma), TargetSpec::Docker(b, mb)) => a == b && ma == mb,
             _ => false,

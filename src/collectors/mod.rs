@@ -2,11 +2,22 @@
 //! connection between scrapes, runs one round of requests per scrape, and returns a plain
 //! typed snapshot (or a [`CollectError`]); nothing here knows about Prometheus.
 
+pub mod capped;
 pub mod docker;
 pub mod postgres;
 pub mod redis;
 
 use std::time::Duration;
+
+/// The time budget left before `deadline`, rounded to 10 ms: what a timeout message
+/// states (`2.5s`, not `2.4999876s`).
+pub(crate) fn stated_budget(deadline: tokio::time::Instant) -> Duration {
+    let ms = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_millis();
+    let rounded = (ms + 5) / 10 * 10;
+    Duration::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
 
 /// Which system a target is; also the `collector` label of the self-metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,12 +160,15 @@ impl Collector {
 pub fn build(settings: &crate::config::Settings) -> Vec<Collector> {
     let mut out = Vec::new();
     for t in &settings.redis {
-        out.push(Collector::Redis(redis::RedisCollector::new(t.clone())));
+        out.push(Collector::Redis(
+            redis::RedisCollector::new(t.clone()).with_max_reply_bytes(settings.max_reply_bytes),
+        ));
     }
     for t in &settings.postgres {
-        out.push(Collector::Postgres(postgres::PostgresCollector::new(
-            t.clone(),
-        )));
+        out.push(Collector::Postgres(
+            postgres::PostgresCollector::new(t.clone())
+                .with_max_reply_bytes(settings.max_reply_bytes),
+        ));
     }
     if let Some(d) = &settings.docker {
         out.push(Collector::Docker(docker::DockerCollector::new(

@@ -2,13 +2,23 @@
 //! `CONFIG GET` per parameter) on a connection kept between scrapes. Never `CONFIG GET *`:
 //! that would return `requirepass`. Whether authentication is required is probed with a
 //! separate credential-less connection, at most once per [`AUTH_PROBE_INTERVAL`].
+//!
+//! Both connections are opened here rather than by the `redis` crate: they read through a
+//! [`CappedStream`] (see [`super::capped`]), so a server answering `$999999999` costs at
+//! most the cap, and they connect to the target's pinned address when it has one.
 
 use super::CollectError;
-use crate::config::RedisTarget;
+use super::capped::{CappedStream, DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
+use crate::config::{RedisTarget, RedisTls};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Value};
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, Value};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// `CONFIG GET` parameters we read: what decides persistence and eviction, nothing secret.
@@ -127,24 +137,36 @@ pub fn parse_info(text: &str) -> RedisInfo {
 /// Scrapes one Redis server, keeping its connection between scrapes.
 pub struct RedisCollector {
     target: RedisTarget,
-    client: Result<Client, String>,
-    probe_client: Result<Client, String>,
+    connector: Result<Connector, String>,
     conn: Option<MultiplexedConnection>,
+    /// What the kept connection may read per scrape.
+    budget: ReplyBudget,
+    max_reply_bytes: u64,
     auth: Option<(Instant, bool)>,
 }
 
 impl RedisCollector {
-    /// Prepares the clients; no connection is made until the first scrape.
+    /// Prepares the connection settings; no connection is made until the first scrape.
+    /// Replies are capped at [`DEFAULT_MAX_REPLY_BYTES`] per scrape unless
+    /// [`with_max_reply_bytes`](Self::with_max_reply_bytes) says otherwise.
     pub fn new(target: RedisTarget) -> Self {
-        let client = build_client(&target, true);
-        let probe_client = build_client(&target, false);
+        let connector = Connector::new(&target);
         RedisCollector {
             target,
-            client,
-            probe_client,
+            connector,
             conn: None,
+            budget: ReplyBudget::new(DEFAULT_MAX_REPLY_BYTES),
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
             auth: None,
         }
+    }
+
+    /// Sets the cap on the bytes one scrape may read from the server.
+    pub fn with_max_reply_bytes(mut self, cap: u64) -> Self {
+        self.max_reply_bytes = cap;
+        self.budget = ReplyBudget::new(cap);
+        self.conn = None;
+        self
     }
 
     /// The target's name (the `target` label).
@@ -153,21 +175,36 @@ impl RedisCollector {
     }
 
     /// One scrape: the pipeline on the kept connection (reconnecting once if it broke), and
-    /// the auth probe when due, concurrently, all before `deadline`.
+    /// the auth probe when due, concurrently, all before `deadline` and within the target's
+    /// timeout.
     pub async fn collect(&mut self, deadline: Instant) -> Result<RedisSnapshot, CollectError> {
+        let deadline = deadline.min(Instant::now() + self.target.timeout);
+        // The budget a timeout message states: the target's timeout, or less when the
+        // scrape deadline is nearer.
+        let after = super::stated_budget(deadline);
         let probe_due = self
             .auth
             .is_none_or(|(at, _)| at.elapsed() >= AUTH_PROBE_INTERVAL);
-        let target = self.target.clone();
-        let probe_client = self.probe_client.clone();
+        let connector = self.connector.as_ref().ok().filter(|_| probe_due);
+        let probe_budget = ReplyBudget::new(self.max_reply_bytes);
+        let pinned = self.target.pinned_addr;
         let probe = async move {
-            if probe_due {
-                probe_auth(&target, probe_client.ok()?, deadline).await
-            } else {
-                None
+            match connector {
+                Some(c) => probe_auth(c, pinned, probe_budget, deadline).await,
+                None => None,
             }
         };
-        let (main, probed) = tokio::join!(self.query(deadline), probe);
+        let (main, probed) = tokio::join!(
+            query(
+                &self.target,
+                &self.connector,
+                &mut self.conn,
+                &self.budget,
+                deadline,
+                after
+            ),
+            probe
+        );
         if let Some(required) = probed {
             self.auth = Some((Instant::now(), required));
         }
@@ -178,84 +215,114 @@ impl RedisCollector {
             auth_required: self.auth.map(|(_, r)| r),
         })
     }
+}
 
-    async fn query(&mut self, deadline: Instant) -> Result<(RedisInfo, ConfigState), CollectError> {
-        let reused = self.conn.is_some();
-        match self.query_once(deadline).await {
-            Err(e) if reused && !matches!(e, CollectError::Timeout { .. }) => {
-                // The kept connection broke (server restarted, idle timeout): one fresh try.
-                tracing::debug!(target_name = %self.target.name, error = %e, "Reconnecting");
-                self.query_once(deadline).await
-            }
-            other => other,
+/// The pipeline on the kept connection, with one fresh try when a kept connection broke.
+async fn query(
+    target: &RedisTarget,
+    connector: &Result<Connector, String>,
+    conn: &mut Option<MultiplexedConnection>,
+    budget: &ReplyBudget,
+    deadline: Instant,
+    after: Duration,
+) -> Result<(RedisInfo, ConfigState), CollectError> {
+    let reused = conn.is_some();
+    match query_once(target, connector, conn, budget, deadline, after).await {
+        Err(e)
+            if reused
+                && !matches!(
+                    e,
+                    CollectError::Timeout { .. } | CollectError::Protocol { .. }
+                ) =>
+        {
+            // The kept connection broke (server restarted, idle timeout): one fresh try.
+            tracing::debug!(target_name = %target.name, error = %e, "Reconnecting");
+            query_once(target, connector, conn, budget, deadline, after).await
         }
+        other => other,
     }
+}
 
-    async fn query_once(
-        &mut self,
-        deadline: Instant,
-    ) -> Result<(RedisInfo, ConfigState), CollectError> {
-        let name = self.target.name.clone();
-        let timeout_err = || CollectError::Timeout {
-            target: name.clone(),
-            after: self.target.timeout,
-        };
-        let budget = remaining(deadline).min(self.target.timeout);
-        if budget.is_zero() {
-            return Err(timeout_err());
-        }
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => {
-                let client = self.client.clone().map_err(|cause| CollectError::Connect {
-                    target: name.clone(),
-                    cause,
-                })?;
-                let cfg = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(budget))
-                    .set_response_timeout(Some(budget));
-                match tokio::time::timeout_at(
-                    deadline,
-                    client.get_multiplexed_async_connection_with_config(&cfg),
-                )
-                .await
-                {
-                    Err(_) => return Err(timeout_err()),
-                    Ok(Err(e)) => return Err(classify(&name, &e, true)),
-                    Ok(Ok(c)) => c,
-                }
-            }
-        };
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        pipe.cmd("INFO");
-        for key in CONFIG_ALLOW_LIST {
-            pipe.cmd("CONFIG").arg("GET").arg(*key);
-        }
-        let replies: Vec<redis::RedisResult<Value>> =
-            match tokio::time::timeout_at(deadline, pipe.query_async(&mut conn)).await {
-                Err(_) => return Err(timeout_err()),
-                Ok(Err(e)) => return Err(classify(&name, &e, false)),
-                Ok(Ok(r)) => r,
-            };
-        let mut replies = replies.into_iter();
-        let info = match replies.next() {
-            Some(Ok(v)) => parse_info(&value_text(&v).ok_or_else(|| CollectError::Protocol {
+async fn query_once(
+    target: &RedisTarget,
+    connector: &Result<Connector, String>,
+    slot: &mut Option<MultiplexedConnection>,
+    budget: &ReplyBudget,
+    deadline: Instant,
+    after: Duration,
+) -> Result<(RedisInfo, ConfigState), CollectError> {
+    let name = target.name.clone();
+    let timeout_err = || CollectError::Timeout {
+        target: name.clone(),
+        after,
+    };
+    if remaining(deadline).is_zero() {
+        return Err(timeout_err());
+    }
+    budget.reset();
+    let err = |e: redis::RedisError, connecting: bool| {
+        if budget.exceeded() {
+            CollectError::Protocol {
                 target: name.clone(),
-                cause: "INFO reply is not text".to_string(),
-            })?),
-            Some(Err(e)) => return Err(classify(&name, &e, false)),
-            None => {
-                return Err(CollectError::Protocol {
-                    target: name,
-                    cause: "empty pipeline reply".to_string(),
-                });
+                cause: budget.cause(),
             }
-        };
-        let config = config_from_replies(replies);
-        self.conn = Some(conn);
-        Ok((info, config))
+        } else {
+            classify(&name, &e, connecting, after)
+        }
+    };
+    let mut conn = match slot.take() {
+        Some(c) => c,
+        None => {
+            let connector = connector.as_ref().map_err(|cause| CollectError::Connect {
+                target: name.clone(),
+                cause: cause.clone(),
+            })?;
+            match tokio::time::timeout_at(
+                deadline,
+                connector.open(
+                    true,
+                    target.pinned_addr,
+                    budget.clone(),
+                    remaining(deadline),
+                ),
+            )
+            .await
+            {
+                Err(_) => return Err(timeout_err()),
+                Ok(Err(e)) => return Err(err(e, true)),
+                Ok(Ok(c)) => c,
+            }
+        }
+    };
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    pipe.cmd("INFO");
+    for key in CONFIG_ALLOW_LIST {
+        pipe.cmd("CONFIG").arg("GET").arg(*key);
     }
+    let replies: Vec<redis::RedisResult<Value>> =
+        match tokio::time::timeout_at(deadline, pipe.query_async(&mut conn)).await {
+            Err(_) => return Err(timeout_err()),
+            Ok(Err(e)) => return Err(err(e, false)),
+            Ok(Ok(r)) => r,
+        };
+    let mut replies = replies.into_iter();
+    let info = match replies.next() {
+        Some(Ok(v)) => parse_info(&value_text(&v).ok_or_else(|| CollectError::Protocol {
+            target: name.clone(),
+            cause: "INFO reply is not text".to_string(),
+        })?),
+        Some(Err(e)) => return Err(err(e, false)),
+        None => {
+            return Err(CollectError::Protocol {
+                target: name,
+                cause: "empty pipeline reply".to_string(),
+            });
+        }
+    };
+    let config = config_from_replies(replies);
+    *slot = Some(conn);
+    Ok((info, config))
 }
 
 /// Folds the `CONFIG GET` replies into a [`ConfigState`]: the first refusal wins.
@@ -276,19 +343,18 @@ fn config_from_replies(replies: impl Iterator<Item = redis::RedisResult<Value>>)
 
 /// Opens a connection without credentials and sends `PING`: `NOAUTH` means a password is
 /// required. The password is never involved, so it cannot leak from here.
-async fn probe_auth(target: &RedisTarget, client: Client, deadline: Instant) -> Option<bool> {
-    let budget = remaining(deadline).min(target.timeout);
-    if budget.is_zero() {
+async fn probe_auth(
+    connector: &Connector,
+    pinned: Option<SocketAddr>,
+    budget: ReplyBudget,
+    deadline: Instant,
+) -> Option<bool> {
+    let left = remaining(deadline);
+    if left.is_zero() {
         return None;
     }
-    let cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(budget))
-        .set_response_timeout(Some(budget));
     let attempt = async {
-        let mut conn = match client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await
-        {
+        let mut conn = match connector.open(false, pinned, budget.clone(), left).await {
             Ok(c) => c,
             Err(e) => return is_auth_error(&e).then_some(true),
         };
@@ -297,10 +363,12 @@ async fn probe_auth(target: &RedisTarget, client: Client, deadline: Instant) -> 
             Err(e) => is_auth_error(&e).then_some(true),
         }
     };
-    tokio::time::timeout_at(deadline, attempt)
+    let r = tokio::time::timeout_at(deadline, attempt)
         .await
         .ok()
-        .flatten()
+        .flatten();
+    // A reply over the cap proves nothing about authentication.
+    r.filter(|_| !budget.exceeded())
 }
 
 fn is_auth_error(e: &redis::RedisError) -> bool {
@@ -312,17 +380,20 @@ fn is_auth_error(e: &redis::RedisError) -> bool {
     code == "NOAUTH" || code == "WRONGPASS" || text.contains("NOAUTH") || text.contains("WRONGPASS")
 }
 
-/// Maps a client error to a [`CollectError`]; `connecting` says which phase failed.
-fn classify(target: &str, e: &redis::RedisError, connecting: bool) -> CollectError {
+/// Maps a client error to a [`CollectError`]; `connecting` says which phase failed, `after`
+/// is the time budget the attempt had.
+fn classify(
+    target: &str,
+    e: &redis::RedisError,
+    connecting: bool,
+    after: Duration,
+) -> CollectError {
     let cause = first_line(&e.to_string());
     let target = target.to_string();
     if is_auth_error(e) {
         CollectError::Auth { target, cause }
     } else if e.is_timeout() {
-        CollectError::Timeout {
-            target,
-            after: Duration::ZERO,
-        }
+        CollectError::Timeout { target, after }
     } else if connecting
         || e.is_io_error()
         || e.is_connection_dropped()
@@ -370,62 +441,145 @@ fn value_pairs(v: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// Builds a client for the target, with its password unless `with_credentials` is false
-/// (the auth probe). Errors are plain text without secrets.
-fn build_client(target: &RedisTarget, with_credentials: bool) -> Result<Client, String> {
-    let mut info = target
-        .url
-        .as_str()
-        .into_connection_info()
-        .map_err(|e| format!("invalid address {}: {e}", target.url))?;
-    let mut settings = info.redis_settings().clone();
-    if with_credentials {
+/// How to reach the server: address, TLS, and the session settings with and without
+/// credentials. The connection itself is opened here (not by the `redis` crate) so that it
+/// reads through a [`CappedStream`] and can honour a pinned address.
+struct Connector {
+    addr: ConnectionAddr,
+    /// TLS connector and server name (SNI and verification) for `rediss://`.
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// Session settings with the password.
+    settings: redis::RedisConnectionInfo,
+    /// Session settings of the auth probe: same database, no credentials.
+    probe_settings: redis::RedisConnectionInfo,
+}
+
+impl Connector {
+    /// Parses the URL and loads the TLS files. Errors are plain text without secrets.
+    fn new(target: &RedisTarget) -> Result<Connector, String> {
+        let info = target
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| format!("invalid address {}: {e}", target.url))?;
+        let mut settings = info.redis_settings().clone();
         if let Some(p) = &target.password {
             settings = settings.set_password(p.expose());
         }
-    } else {
-        settings = redis::RedisConnectionInfo::default()
+        let probe_settings = redis::RedisConnectionInfo::default()
             .set_db(settings.db())
             .set_skip_set_lib_name();
-    }
-    info = info.set_redis_settings(settings);
-    if target.tls.insecure_skip_verify
-        && let redis::ConnectionAddr::TcpTls {
-            host,
-            port,
-            tls_params,
-            ..
-        } = info.addr().clone()
-    {
-        info = info.set_addr(redis::ConnectionAddr::TcpTls {
-            host,
-            port,
-            insecure: true,
-            tls_params,
-        });
-    }
-    if target.tls.ca_file.is_some() || target.tls.cert_file.is_some() {
-        let read = |p: &std::path::PathBuf| {
-            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-        };
-        let root_cert = target.tls.ca_file.as_ref().map(read).transpose()?;
-        let client_tls = match (&target.tls.cert_file, &target.tls.key_file) {
-            (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
-                client_cert: read(c)?,
-                client_key: read(k)?,
-            }),
+        let addr = info.addr().clone();
+        let tls = match &addr {
+            ConnectionAddr::TcpTls { host, .. } => {
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| format!("TLS server name {host:?}: {e}"))?;
+                let config = tls_config(&target.tls)?;
+                Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+            }
             _ => None,
         };
-        return Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls,
-                root_cert,
-            },
-        )
-        .map_err(|e| format!("TLS setup for {}: {e}", target.url));
+        Ok(Connector {
+            addr,
+            tls,
+            settings,
+            probe_settings,
+        })
     }
-    Client::open(info).map_err(|e| format!("invalid address {}: {e}", target.url))
+
+    /// Connects (to `pinned` when set, never resolving the host then), wraps the socket in
+    /// the byte budget, does TLS over it and the Redis handshake (`HELLO`/`AUTH`/`SELECT`).
+    async fn open(
+        &self,
+        with_credentials: bool,
+        pinned: Option<SocketAddr>,
+        budget: ReplyBudget,
+        timeout: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let settings = if with_credentials {
+            &self.settings
+        } else {
+            &self.probe_settings
+        };
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let tcp = match (&self.addr, pinned) {
+            (_, Some(addr)) => TcpStream::connect(addr).await?,
+            (ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }, None) => {
+                TcpStream::connect((host.as_str(), *port)).await?
+            }
+            (ConnectionAddr::Unix(path), None) => {
+                let unix = tokio::net::UnixStream::connect(path).await?;
+                return start(settings, CappedStream::new(unix, budget), cfg).await;
+            }
+            (_, None) => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "unsupported address",
+                )));
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let capped = CappedStream::new(tcp, budget);
+        match &self.tls {
+            Some((connector, name)) => {
+                let stream = connector.connect(name.clone(), capped).await?;
+                start(settings, stream, cfg).await
+            }
+            None => start(settings, capped, cfg).await,
+        }
+    }
+}
+
+/// Runs the Redis handshake over `stream` and spawns the connection's driver (it ends when
+/// the connection is dropped).
+async fn start<S>(
+    settings: &redis::RedisConnectionInfo,
+    stream: S,
+    cfg: AsyncConnectionConfig,
+) -> redis::RedisResult<MultiplexedConnection>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (conn, driver) = MultiplexedConnection::new_with_config(settings, stream, cfg).await?;
+    tokio::spawn(driver);
+    Ok(conn)
+}
+
+/// rustls settings for `rediss://`: the CA file or the web PKI roots, the client
+/// certificate for mutual TLS, or no verification at all with `insecure_skip_verify`.
+fn tls_config(t: &RedisTls) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = if t.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(super::postgres::tls::no_verification(provider))
+    } else {
+        let roots = match &t.ca_file {
+            Some(p) => super::postgres::tls::load_roots(p)?,
+            None => rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        };
+        builder.with_root_certificates(roots)
+    };
+    match (&t.cert_file, &t.key_file) {
+        (Some(c), Some(k)) => {
+            let certs = CertificateDer::pem_file_iter(c)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("client certificate {}: {e}", c.display()))?;
+            let key = PrivateKeyDer::from_pem_file(k)
+                .map_err(|e| format!("client key {}: {e}", k.display()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("client certificate {}: {e}", c.display()))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
 }
 
 #[cfg(test)]

@@ -257,10 +257,13 @@ pub async fn handle(
             profile.clone()
         }
     };
+    let cap = rt.settings.max_reply_bytes;
     let make = || {
         build_target(module.clone(), &name, pin, threshold).map(|b| match b {
-            Built::Redis(t) => Collector::Redis(RedisCollector::new(t)),
-            Built::Postgres(t) => Collector::Postgres(PostgresCollector::new(t)),
+            Built::Redis(t) => Collector::Redis(RedisCollector::new(t).with_max_reply_bytes(cap)),
+            Built::Postgres(t) => {
+                Collector::Postgres(PostgresCollector::new(t).with_max_reply_bytes(cap))
+            }
         })
     };
     let Some(scraper) = rt

@@ -13,11 +13,13 @@
 //! Works as a non-superuser member of `pg_monitor`; whatever the role cannot see is
 //! reported in [`Privileges`] (and a log line), never as a silent zero.
 
+pub mod connect;
 pub mod slowlog;
 pub mod sql;
 pub mod tls;
 
 use super::CollectError;
+use super::capped::{DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
 use crate::config::{PgSslMode, PostgresTarget, split_sslmode};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -520,7 +522,7 @@ async fn run_prepared(
 pub struct PostgresCollector {
     target: PostgresTarget,
     /// The parsed DSN (password applied) or why it cannot be used.
-    config: Result<tokio_postgres::Config, String>,
+    config: Result<Box<tokio_postgres::Config>, String>,
     /// The TLS connector and mode, or why they cannot be built.
     tls: Result<
         (
@@ -530,6 +532,11 @@ pub struct PostgresCollector {
         String,
     >,
     conn: Option<Conn>,
+    /// What the kept connection may read per scrape.
+    budget: ReplyBudget,
+    /// The time budget of the current scrape: the target's timeout, or less when the
+    /// scrape deadline is nearer. Timeout messages state it.
+    attempt_budget: Duration,
     /// After a pg_stat_statements failure: the reason and when to try again.
     statements_failed: Option<(String, Instant)>,
     follower: Option<Arc<Mutex<slowlog::LogFollower>>>,
@@ -550,7 +557,7 @@ impl PostgresCollector {
     /// Prepares the connection settings and starts following the log file (positioned at
     /// its end); no connection is made until the first scrape.
     pub fn new(target: PostgresTarget) -> Self {
-        let config = build_config(&target);
+        let config = build_config(&target).map(Box::new);
         let mode = target.ssl_mode.unwrap_or(PgSslMode::Prefer);
         let tls = tls::connector(mode, target.ca_file.as_deref());
         let follower = target
@@ -562,6 +569,8 @@ impl PostgresCollector {
             config,
             tls,
             conn: None,
+            budget: ReplyBudget::new(DEFAULT_MAX_REPLY_BYTES),
+            attempt_budget: Duration::ZERO,
             statements_failed: None,
             follower,
             follow_task: None,
@@ -569,6 +578,14 @@ impl PostgresCollector {
         };
         c.start_follow_task();
         c
+    }
+
+    /// Sets the cap on the bytes one scrape may read from the server (default
+    /// [`DEFAULT_MAX_REPLY_BYTES`]).
+    pub fn with_max_reply_bytes(mut self, cap: u64) -> Self {
+        self.budget = ReplyBudget::new(cap);
+        self.conn = None;
+        self
     }
 
     /// The target's name (the `target` label).
@@ -609,6 +626,7 @@ impl PostgresCollector {
     pub async fn collect(&mut self, deadline: Instant) -> Result<PostgresSnapshot, CollectError> {
         self.start_follow_task();
         let deadline = deadline.min(Instant::now() + self.target.timeout);
+        self.attempt_budget = super::stated_budget(deadline);
         let follower = self.follower.clone();
         let log = async move {
             let f = follower?;
@@ -664,7 +682,13 @@ impl PostgresCollector {
     async fn query(&mut self, deadline: Instant) -> Result<PostgresSnapshot, CollectError> {
         let reused = self.conn.as_ref().is_some_and(|c| !c.client.is_closed());
         match self.query_once(deadline).await {
-            Err(e) if reused && !matches!(e, CollectError::Timeout { .. }) => {
+            Err(e)
+                if reused
+                    && !matches!(
+                        e,
+                        CollectError::Timeout { .. } | CollectError::Protocol { .. }
+                    ) =>
+            {
                 // The kept connection broke (server restarted, idle timeout): one fresh try.
                 tracing::debug!(target_name = %self.target.name, error = %e, "Reconnecting");
                 self.conn = None;
@@ -677,7 +701,20 @@ impl PostgresCollector {
     fn timeout_err(&self) -> CollectError {
         CollectError::Timeout {
             target: self.target.name.clone(),
-            after: self.target.timeout,
+            after: self.attempt_budget,
+        }
+    }
+
+    /// A client error, or the cap when the server went over it (the client library only
+    /// saw the read fail).
+    fn failure(&self, e: &tokio_postgres::Error, connecting: bool) -> CollectError {
+        if self.budget.exceeded() {
+            CollectError::Protocol {
+                target: self.target.name.clone(),
+                cause: self.budget.cause(),
+            }
+        } else {
+            classify(&self.target.name, e, connecting)
         }
     }
 
@@ -685,6 +722,7 @@ impl PostgresCollector {
         if remaining(deadline).is_zero() {
             return Err(self.timeout_err());
         }
+        self.budget.reset();
         let conn = match self.conn.take() {
             Some(c) if !c.client.is_closed() => c,
             _ => self.connect(deadline).await?,
@@ -719,7 +757,7 @@ impl PostgresCollector {
             Err(_) => return Err(self.timeout_err()),
             Ok(r) => r,
         };
-        let (main_stmt, doc) = main.map_err(|e| classify(&name, &e, false))?;
+        let (main_stmt, doc) = main.map_err(|e| self.failure(&e, false))?;
         let doc = doc.ok_or_else(|| CollectError::Protocol {
             target: name.clone(),
             cause: "the statement returned no row".to_string(),
@@ -813,18 +851,22 @@ impl PostgresCollector {
             target: name.clone(),
             cause,
         })?;
-        let budget = remaining(deadline);
-        if budget.is_zero() {
+        if remaining(deadline).is_zero() {
             return Err(self.timeout_err());
         }
-        config.connect_timeout(budget);
         config.ssl_mode(ssl_mode);
-        let (client, connection) =
-            match tokio::time::timeout_at(deadline, config.connect(tls)).await {
-                Err(_) => return Err(self.timeout_err()),
-                Ok(Err(e)) => return Err(classify(&name, &e, true)),
-                Ok(Ok(c)) => c,
-            };
+        let opening = connect::open(&config, self.target.pinned_addr, tls, self.budget.clone());
+        let (client, connection) = match tokio::time::timeout_at(deadline, opening).await {
+            Err(_) => return Err(self.timeout_err()),
+            Ok(Err(connect::OpenError::Socket(cause))) => {
+                return Err(CollectError::Connect {
+                    target: name.clone(),
+                    cause,
+                });
+            }
+            Ok(Err(connect::OpenError::Postgres(e))) => return Err(self.failure(&e, true)),
+            Ok(Ok(c)) => c,
+        };
         // The connection task ends when the client is dropped.
         tokio::spawn(async move {
             let _ = connection.await;
@@ -837,7 +879,7 @@ impl PostgresCollector {
         .await
         {
             Err(_) => return Err(self.timeout_err()),
-            Ok(Err(e)) => return Err(classify(&name, &e, false)),
+            Ok(Err(e)) => return Err(self.failure(&e, false)),
             Ok(Ok(m)) => m,
         };
         let info = first_value(&msgs)

@@ -67,7 +67,8 @@ pub fn connector(
     ))
 }
 
-fn load_roots(path: &Path) -> Result<RootCertStore, String> {
+/// Reads a PEM CA bundle (also used for Redis' `ca_file`).
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("CA file {}: {e}", path.display()))?;
@@ -143,6 +144,12 @@ impl ServerCertVerifier for ChainOnly {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// A verifier that accepts any certificate but still checks handshake signatures (Redis'
+/// `insecure_skip_verify`).
+pub(crate) fn no_verification(provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(NoVerification { provider })
 }
 
 /// `prefer`/`require` without a CA file: encryption without authentication of the
