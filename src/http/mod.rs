@@ -309,13 +309,25 @@ async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Full<Bytes
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if rt.web.authorize(auth) == AuthResult::Denied {
-        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"persistence_exporter\""),
-        );
-        return r;
+    match rt.web.authorize(auth).await {
+        AuthResult::Allowed => {}
+        AuthResult::Denied => {
+            let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"persistence_exporter\""),
+            );
+            return r;
+        }
+        AuthResult::Busy => {
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many password checks in progress\n",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
     }
     let mut resp = route(state, &rt, req).await;
     for (k, v) in &rt.web.headers {

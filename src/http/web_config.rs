@@ -1,13 +1,25 @@
 //! `--web.config.file` in the exporter-toolkit format every Go exporter uses: TLS
 //! certificate and key, client CA and client-auth type, and basic-auth users with bcrypt
 //! hashes. Operators reuse the file they already have for node_exporter and friends.
+//!
+//! Basic auth resists floods of wrong passwords: bcrypt runs on the blocking pool through
+//! a bounded [`guard::Limiter`] (a full queue answers [`AuthResult::Busy`], served as 503
+//! with `Retry-After`), recent successes and failures are remembered for five minutes so
+//! a scraper's steady credentials skip bcrypt, and an unknown user is checked against a
+//! dummy hash of the configured cost so that timing does not reveal which users exist.
+//! The memory lives in the [`WebConfig`], so a reload (which loads a new one) forgets it.
 
+mod guard;
+
+use base64::Engine as _;
+use guard::{CACHE_CAPACITY, CACHE_TTL, CredentialKey, Limiter, OutcomeCache};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The file as written by operators.
 #[derive(Debug, Default, Deserialize)]
@@ -47,20 +59,38 @@ struct HttpServerConfig {
 pub struct WebConfig {
     /// TLS for the listener, when configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    /// User → bcrypt hash; empty means no authentication.
-    users: BTreeMap<String, String>,
+    /// The configured users; empty means no authentication.
+    users: Vec<User>,
+    /// Bcrypt hash of a random password at the highest configured cost, verified for
+    /// unknown users so that they take as long as known ones.
+    dummy_hash: Arc<str>,
     /// Extra response headers.
     pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
-    /// SHA-256 of `user:password` pairs that verified, so bcrypt (slow on purpose) runs
-    /// once per credential, not once per scrape. Never the password itself.
-    verified: Mutex<HashSet<[u8; 32]>>,
+    /// Keyed hashes of credentials that verified recently (never the password itself).
+    verified: Mutex<OutcomeCache>,
+    /// Keyed hashes of credentials that failed recently, rejected without bcrypt.
+    rejected: Mutex<OutcomeCache>,
+    /// Runs bcrypt off the async workers, a bounded number at a time.
+    limiter: Limiter,
+}
+
+/// One `basic_auth_users` entry.
+struct User {
+    name: String,
+    /// Keyed hash of the name, compared in constant time (`None` without a process key:
+    /// the name is then compared directly).
+    name_key: Option<CredentialKey>,
+    hash: Arc<str>,
 }
 
 impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
-            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -72,16 +102,31 @@ pub enum AuthResult {
     Allowed,
     /// Missing or wrong credentials: answer 401.
     Denied,
+    /// Too many verifications in progress to check these credentials now: answer 503
+    /// with `Retry-After` (the server is saturated, not this client rate-limited).
+    Busy,
 }
 
 impl WebConfig {
     /// No TLS, no authentication.
     pub fn none() -> WebConfig {
+        WebConfig::with_users(None, Vec::new(), Arc::from(""), Vec::new())
+    }
+
+    fn with_users(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        users: Vec<User>,
+        dummy_hash: Arc<str>,
+        headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    ) -> WebConfig {
         WebConfig {
-            tls: None,
-            users: BTreeMap::new(),
-            headers: Vec::new(),
-            verified: Mutex::new(HashSet::new()),
+            tls,
+            users,
+            dummy_hash,
+            headers,
+            verified: Mutex::new(OutcomeCache::new(CACHE_CAPACITY, CACHE_TTL)),
+            rejected: Mutex::new(OutcomeCache::new(CACHE_CAPACITY, CACHE_TTL)),
+            limiter: Limiter::per_core(),
         }
     }
 
@@ -97,11 +142,17 @@ impl WebConfig {
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let mut errors = Vec::new();
+        let mut max_cost = None;
         for (user, hash) in &file.basic_auth_users {
-            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
-                errors.push(format!(
+            let prefix_ok =
+                hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$");
+            match hash.parse::<bcrypt::HashParts>() {
+                Ok(parts) if prefix_ok => {
+                    max_cost = max_cost.max(Some(parts.get_cost()));
+                }
+                _ => errors.push(format!(
                     "web config {origin}: basic_auth_users.{user}: not a bcrypt hash"
-                ));
+                )),
             }
         }
         let mut headers = Vec::new();
@@ -126,105 +177,132 @@ impl WebConfig {
             },
             None => None,
         };
+        let dummy_hash = match max_cost.map(dummy_hash) {
+            Some(Ok(h)) => Arc::from(h),
+            Some(Err(e)) => {
+                errors.push(format!("web config {origin}: basic_auth_users: {e}"));
+                Arc::from("")
+            }
+            None => Arc::from(""),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(WebConfig {
-            tls,
-            users: file.basic_auth_users,
-            headers,
-            verified: Mutex::new(HashSet::new()),
-        })
+        let users = file
+            .basic_auth_users
+            .into_iter()
+            .map(|(name, hash)| User {
+                name_key: guard::keyed_hash(b"user", &[name.as_bytes()]),
+                name,
+                hash: Arc::from(hash),
+            })
+            .collect();
+        Ok(WebConfig::with_users(tls, users, dummy_hash, headers))
     }
 
-    /// Checks the `Authorization` header against the configured users.
-    pub fn authorize(&self, header: Option<&str>) -> AuthResult {
+    /// Checks the `Authorization` header against the configured users. Remembered
+    /// outcomes answer at once; otherwise bcrypt runs on the blocking pool (an unknown
+    /// user against the dummy hash), or the answer is [`AuthResult::Busy`] when too many
+    /// verifications are already waiting.
+    pub async fn authorize(&self, header: Option<&str>) -> AuthResult {
         if self.users.is_empty() {
             return AuthResult::Allowed;
         }
         let Some((user, pass)) = header.and_then(parse_basic) else {
             return AuthResult::Denied;
         };
-        let Some(hash) = self.users.get(&user) else {
-            return AuthResult::Denied;
-        };
-        let key: [u8; 32] = {
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            ctx.update(hash.as_bytes());
-            ctx.update(b"\0");
-            ctx.update(user.as_bytes());
-            ctx.update(b"\0");
-            ctx.update(pass.as_bytes());
-            let d = ctx.finish();
-            let mut k = [0u8; 32];
-            k.copy_from_slice(d.as_ref());
-            k
-        };
-        if self
-            .verified
-            .lock()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false)
-        {
-            return AuthResult::Allowed;
-        }
-        if bcrypt::verify(&pass, hash).unwrap_or(false) {
-            if let Ok(mut s) = self.verified.lock() {
-                if s.len() > 1024 {
-                    s.clear();
-                }
-                s.insert(key);
+        let key = guard::keyed_hash(b"credential", &[user.as_bytes(), pass.as_bytes()]);
+        if let Some(key) = &key {
+            let now = Instant::now();
+            if lock(&self.verified).contains(key, now) {
+                return AuthResult::Allowed;
             }
+            if lock(&self.rejected).contains(key, now) {
+                return AuthResult::Denied;
+            }
+        }
+        let (known, hash) = match self.find_user(&user) {
+            Some(h) => (true, h),
+            None => (false, self.dummy_hash.clone()),
+        };
+        let verified = self
+            .limiter
+            .run(move || bcrypt::verify(pass.as_bytes(), &hash).unwrap_or(false))
+            .await;
+        let Some(verified) = verified else {
+            return AuthResult::Busy;
+        };
+        let allowed = known && verified;
+        if let Some(key) = key {
+            let cache = if allowed {
+                &self.verified
+            } else {
+                &self.rejected
+            };
+            lock(cache).insert(key, Instant::now());
+        }
+        if allowed {
             AuthResult::Allowed
         } else {
             AuthResult::Denied
         }
     }
+
+    /// The hash of `name`, looking at every configured user and comparing keyed hashes
+    /// in constant time, so the time taken does not depend on which (if any) matched.
+    fn find_user(&self, name: &str) -> Option<Arc<str>> {
+        let wanted = guard::keyed_hash(b"user", &[name.as_bytes()]);
+        let mut found = None;
+        for u in &self.users {
+            let same = match (&wanted, &u.name_key) {
+                (Some(w), Some(k)) => guard::ct_eq(w, k),
+                _ => u.name == name,
+            };
+            if same {
+                found = Some(u.hash.clone());
+            }
+        }
+        found
+    }
+
+    /// Forgets every remembered outcome (a reload builds a new `WebConfig`, which starts
+    /// empty; this is for callers that keep one across a change of users).
+    pub fn forget_outcomes(&self) {
+        lock(&self.verified).clear();
+        lock(&self.rejected).clear();
+    }
 }
+
+/// Locks a cache, recovering from a poisoned lock (the cache stays consistent).
+fn lock(m: &Mutex<OutcomeCache>) -> MutexGuard<'_, OutcomeCache> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A bcrypt hash of a random password at `cost`, for unknown users.
+fn dummy_hash(cost: u32) -> Result<String, bcrypt::BcryptError> {
+    let mut secret = [0u8; 16];
+    // Any password works: nobody can send one that matters, since a match for an
+    // unknown user is still refused. Randomness only avoids a well-known constant.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret);
+    bcrypt::hash(secret, cost)
+}
+
+/// Standard base64 as clients send it, padded or not.
+const BASIC_B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 /// Decodes `Basic base64(user:pass)`.
 fn parse_basic(header: &str) -> Option<(String, String)> {
     let b64 = header
         .strip_prefix("Basic ")
         .or_else(|| header.strip_prefix("basic "))?;
-    let raw = base64_decode(b64.trim())?;
+    let raw = BASIC_B64.decode(b64.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
-}
-
-/// Standard base64 decoding (with or without padding).
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|c| *c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c)? << (18 - 6 * i);
-        }
-        let n = chunk.len();
-        if n < 2 {
-            return None;
-        }
-        out.push((acc >> 16) as u8);
-        if n > 2 {
-            out.push((acc >> 8) as u8);
-        }
-        if n > 3 {
-            out.push(acc as u8);
-        }
-    }
-    Some(out)
 }
 
 fn tls_acceptor(
@@ -350,19 +428,170 @@ mod tests {
         assert_eq!(parse_basic("Basic !!!"), None);
     }
 
-    #[test]
-    fn bcrypt_users_are_checked_and_cached() {
+    fn basic(user: &str, pass: &str) -> String {
+        format!("Basic {}", BASIC_B64.encode(format!("{user}:{pass}")))
+    }
+
+    fn write_users(p: &Path, users: &[(&str, &str, u32)]) {
+        let mut text = String::from("basic_auth_users:\n");
+        for (u, pw, cost) in users {
+            let hash = bcrypt::hash(pw, *cost).unwrap();
+            text.push_str(&format!("  {u}: '{hash}'\n"));
+        }
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bcrypt_users_are_checked_and_cached() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("web.yml");
         let hash = bcrypt::hash("pw", 4).unwrap();
         std::fs::write(&p, format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
         let w = WebConfig::load(&p).unwrap();
-        assert_eq!(w.authorize(None), AuthResult::Denied);
-        assert_eq!(w.authorize(Some("Basic YWxpY2U6cHc=")), AuthResult::Allowed); // alice:pw
-        assert_eq!(w.authorize(Some("Basic YWxpY2U6cHc=")), AuthResult::Allowed);
-        assert_eq!(w.authorize(Some("Basic YWxpY2U6cHd4")), AuthResult::Denied); // alice:pwx
-        assert_eq!(w.authorize(Some("Basic Ym9iOnB3")), AuthResult::Denied); // bob:pw
+        assert_eq!(w.authorize(None).await, AuthResult::Denied);
+        assert_eq!(
+            w.authorize(Some("Basic YWxpY2U6cHc=")).await,
+            AuthResult::Allowed
+        ); // alice:pw
+        assert_eq!(lock(&w.verified).len(), 1);
+        assert_eq!(
+            w.authorize(Some("Basic YWxpY2U6cHc=")).await,
+            AuthResult::Allowed
+        );
+        assert_eq!(lock(&w.verified).len(), 1);
+        assert_eq!(
+            w.authorize(Some("Basic YWxpY2U6cHd4")).await,
+            AuthResult::Denied
+        ); // alice:pwx
+        assert_eq!(
+            w.authorize(Some("Basic Ym9iOnB3")).await,
+            AuthResult::Denied
+        ); // bob:pw
+        assert_eq!(lock(&w.rejected).len(), 2, "both failures remembered");
         assert!(!format!("{w:?}").contains(&hash));
+        // The dummy hash for unknown users has the configured cost.
+        assert_eq!(
+            w.dummy_hash
+                .parse::<bcrypt::HashParts>()
+                .unwrap()
+                .get_cost(),
+            4
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn remembered_outcomes_skip_bcrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        write_users(&p, &[("alice", "pw", 4)]);
+        let w = WebConfig::load(&p).unwrap();
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "pw"))).await,
+            AuthResult::Allowed
+        );
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "nope"))).await,
+            AuthResult::Denied
+        );
+        // With every verification slot and queue place taken, remembered outcomes still
+        // answer, and a new credential is told the server is busy.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let w = Arc::new(w);
+        let mut blockers = Vec::new();
+        for _ in 0..cores * (1 + guard::QUEUE_PER_SLOT) {
+            let (w, rx) = (w.clone(), rx.clone());
+            blockers.push(tokio::spawn(async move {
+                w.limiter
+                    .run(move || {
+                        let _ = rx
+                            .lock()
+                            .unwrap()
+                            .recv_timeout(std::time::Duration::from_secs(10));
+                        false
+                    })
+                    .await
+            }));
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        // A new password each time: a tried one would be remembered as failed.
+        for attempt in 0.. {
+            let h = basic("alice", &format!("new{attempt}"));
+            if w.authorize(Some(&h)).await == AuthResult::Busy {
+                break;
+            }
+            assert!(Instant::now() < deadline, "limiter never filled up");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "pw"))).await,
+            AuthResult::Allowed
+        );
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "nope"))).await,
+            AuthResult::Denied
+        );
+        for _ in 0..blockers.len() {
+            let _ = tx.send(());
+        }
+        for b in blockers {
+            b.await.unwrap();
+        }
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "new"))).await,
+            AuthResult::Denied
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_forgets_remembered_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        write_users(&p, &[("alice", "old", 4)]);
+        let w = WebConfig::load(&p).unwrap();
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "old"))).await,
+            AuthResult::Allowed
+        );
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "new"))).await,
+            AuthResult::Denied
+        );
+        // The password changes: the reloaded config remembers nothing of the old one.
+        write_users(&p, &[("alice", "new", 4)]);
+        let w = WebConfig::load(&p).unwrap();
+        assert!(lock(&w.verified).is_empty() && lock(&w.rejected).is_empty());
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "old"))).await,
+            AuthResult::Denied
+        );
+        assert_eq!(
+            w.authorize(Some(&basic("alice", "new"))).await,
+            AuthResult::Allowed
+        );
+        w.forget_outcomes();
+        assert!(lock(&w.verified).is_empty() && lock(&w.rejected).is_empty());
+    }
+
+    #[test]
+    fn dummy_cost_is_the_highest_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        write_users(&p, &[("a", "x", 4), ("b", "y", 5)]);
+        let w = WebConfig::load(&p).unwrap();
+        let cost = w
+            .dummy_hash
+            .parse::<bcrypt::HashParts>()
+            .unwrap()
+            .get_cost();
+        assert_eq!(cost, 5);
+        assert_eq!(
+            w.find_user("b").as_deref(),
+            w.users.get(1).map(|u: &User| &*u.hash)
+        );
+        assert!(w.find_user("c").is_none());
+        assert!(w.find_user("").is_none());
     }
 
     #[test]
