@@ -167,7 +167,13 @@ pub(crate) enum Step<'a> {
     /// To be tested.
     Test(Box<Planned<'a>>),
     /// Not tested; the row says why.
-    Done(Row),
+    Done(Box<Row>),
+}
+
+impl Step<'_> {
+    fn done(row: Row) -> Self {
+        Step::Done(Box::new(row))
+    }
 }
 
 /// Runs `verify`; returns the exit code (0 all passed, 1 a marker was lost, 2 usage or
@@ -272,10 +278,27 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
         );
     }
 
+    // Ctrl-C does not cut a test short (that could leave a container stopped and
+    // renamed): the target under test finishes, rollback included, and the rest is
+    // skipped.
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let flag = interrupted.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("verify: interrupted; finishing the target under test first");
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
     let mut rows = Vec::new();
     for step in steps {
         let row = match step {
-            Step::Done(row) => row,
+            Step::Done(row) => *row,
+            Step::Test(p) if interrupted.load(std::sync::atomic::Ordering::SeqCst) => p.row.done(
+                Verdict::Error,
+                "interrupted before its test; nothing was touched",
+            ),
             Step::Test(p) => run::test_target(&docker, args, *p).await,
         };
         eprintln!(
@@ -286,6 +309,7 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
         );
         rows.push(row);
     }
+    watcher.abort();
     let code = exit_code(&rows, &args.target);
     let report = Report {
         time: crate::logging::rfc3339(started as i64, 0),
@@ -330,14 +354,14 @@ async fn plan_target<'a>(
     let snapshot = match &outcome.result {
         Ok(s) => s,
         Err(e) => {
-            return Step::Done(row.done(
+            return Step::done(row.done(
                 Verdict::Error,
                 format!("the server does not answer, nothing was touched: {e}"),
             ));
         }
     };
     let Some(info) = found else {
-        return Step::Done(row.done(
+        return Step::done(row.done(
             Verdict::Skipped,
             "not in a Docker container the exporter can find (not running in Docker, several \
              candidates, or stopped); set `container:` in its configuration",
@@ -362,11 +386,11 @@ async fn plan_target<'a>(
     row.data_dir = mount.path.clone();
     row.data_mount = mount_text(&mount);
     if !info.running {
-        return Step::Done(row.done(Verdict::Skipped, "the container is not running"));
+        return Step::done(row.done(Verdict::Skipped, "the container is not running"));
     }
     let container = match docker.inspect(&info.id).await {
         Ok(c) => c,
-        Err(e) => return Step::Done(row.done(Verdict::Error, e.to_string())),
+        Err(e) => return Step::done(row.done(Verdict::Error, e.to_string())),
     };
     row.image = container.image.clone();
     row.image_id = container.image_id.clone();
@@ -374,7 +398,7 @@ async fn plan_target<'a>(
         match docker.image_id(&container.image).await {
             Ok(id) if id == container.image_id => {}
             Ok(id) => {
-                return Step::Done(row.done(
+                return Step::done(row.done(
                     Verdict::Error,
                     format!(
                         "image {} now resolves to {id}, not the {} the container runs: re-creating \
@@ -384,7 +408,7 @@ async fn plan_target<'a>(
                 ));
             }
             Err(e) => {
-                return Step::Done(row.done(
+                return Step::done(row.done(
                     Verdict::Error,
                     format!("{e}: cannot re-create the container from it; nothing was touched"),
                 ));
