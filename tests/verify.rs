@@ -579,3 +579,78 @@ async fn unreachable_docker_exits_2() {
     assert_eq!(run.code, Some(2), "{run}");
     assert!(run.stderr.contains("unknown target"), "{run}");
 }
+
+/// A compose-style container: on a user-defined network with an alias, its port published
+/// on loopback, compose labels, found automatically by its published port. The re-created
+/// container keeps all of that.
+#[tokio::test(flavor = "multi_thread")]
+async fn compose_style_container_keeps_network_port_and_labels() {
+    let (net, vol) = blocking(|| {
+        (
+            common::docker::TestNetwork::create(&unique("verify-net")),
+            TestVolume::create(&unique("redis_data"), &[]),
+        )
+    });
+    let redis = blocking(|| {
+        RedisContainer::start_configured(
+            &unique("verify-redis-compose"),
+            "/data",
+            &DataSetup::Named(vol.name.clone()),
+            &Net::Published(net.name.clone()),
+            &[
+                "--network-alias".to_string(),
+                "cache".into(),
+                "--label".into(),
+                "com.docker.compose.project=das-tern".into(),
+                "--label".into(),
+                "com.docker.compose.service=redis".into(),
+                "--restart".into(),
+                "unless-stopped".into(),
+            ],
+            REDIS_ARGS,
+            Some(REDIS_PW),
+        )
+    });
+    let mut leftovers = Leftovers::new(&[&redis.container.name]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("redis.pw");
+    std::fs::write(&pw, REDIS_PW).unwrap();
+    // No `container:`: found by the port published on 127.0.0.1.
+    let cfg = write_cfg(
+        dir.path(),
+        &format!(
+            "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: redis\n    addr: redis://127.0.0.1:{}\n    password_file: {}\n",
+            redis.port,
+            pw.display()
+        ),
+    );
+    let shape = "{{.HostConfig.NetworkMode}} {{json .HostConfig.PortBindings}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels \"com.docker.compose.service\"}} {{json (index .NetworkSettings.Networks \"NET\").Aliases}}"
+        .replace("NET", &net.name);
+    let before = blocking(|| redis.container.inspect(&shape));
+    let old_id = blocking(|| redis.container.inspect("{{.Id}}"));
+    let run = blocking(|| verify(&cfg, &["--confirm", "--output", "json"]));
+    let doc = run.json();
+    leftovers.take_from(&doc);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(row(&doc, "redis")["status"], "PASS", "{doc:#}");
+    blocking(|| {
+        assert_ne!(redis.container.inspect("{{.Id}}"), old_id);
+        let after = redis.container.inspect(&shape);
+        // The Engine adds the short ID as an alias of each container: compare without it.
+        let strip = |s: &str, id: &str| s.replace(&format!(",\"{}\"", &id[..12]), "");
+        let new_id = redis.container.inspect("{{.Id}}");
+        assert_eq!(strip(&after, &new_id), strip(&before, &old_id));
+        assert!(after.contains("\"cache\""), "{after}");
+        assert!(after.contains(" unless-stopped redis "), "{after}");
+        assert!(after.contains("\"HostIp\":\"127.0.0.1\""), "{after}");
+        eprintln!("re-created as: {after}");
+        let kept: Vec<String> = redis::cmd("KEYS")
+            .arg("persistence_exporter:verify:*")
+            .query(&mut redis_conn(redis.port))
+            .unwrap();
+        assert!(kept.is_empty());
+    });
+    drop(leftovers);
+    drop(redis);
+    drop((net, vol));
+}
