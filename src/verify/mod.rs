@@ -238,6 +238,8 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
             .into_iter()
             .filter(|c| selected(&c.target))
             .collect();
+    // The collectors (and the log followers the Docker one starts) are not needed again.
+    drop(scraper);
     let containers = match scrape
         .outcomes
         .iter()
