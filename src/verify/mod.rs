@@ -396,6 +396,9 @@ async fn plan_target<'a>(
     };
     row.image = container.image.clone();
     row.image_id = container.image_id.clone();
+    if let Some(why) = recreate::refusal(&container) {
+        return Step::done(row.done(Verdict::Error, why));
+    }
     if mode == VerifyMode::Recreate {
         match docker.image_id(&container.image).await {
             Ok(id) if id == container.image_id => {}

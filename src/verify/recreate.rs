@@ -112,6 +112,28 @@ impl Container {
     }
 }
 
+/// Why a container must not be stopped by `verify`, if it must not: one started with
+/// `--rm` is removed by its stop, anonymous volumes included, and a swarm task is
+/// replaced by the swarm.
+pub fn refusal(c: &Container) -> Option<String> {
+    if c.raw["HostConfig"]["AutoRemove"] == true {
+        return Some(
+            "the container was started with --rm: stopping it would remove it and its anonymous volumes; nothing was touched"
+                .to_string(),
+        );
+    }
+    if c.raw["Config"]["Labels"]
+        .get("com.docker.swarm.service.id")
+        .is_some()
+    {
+        return Some(
+            "the container is a task of a swarm service, which replaces it by itself; nothing was touched"
+                .to_string(),
+        );
+    }
+    None
+}
+
 /// The create request for a container like `old`: the body of `POST /containers/create`
 /// and the networks to connect after creation (Engines before
 /// [`MULTI_NETWORK_CREATE_SINCE`] take one network at creation).
@@ -530,6 +552,17 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn auto_removed_and_swarm_containers_are_refused() {
+        let mut c = inspect(json!({}), "default");
+        assert_eq!(refusal(&c), None);
+        c.raw["HostConfig"]["AutoRemove"] = json!(true);
+        assert!(refusal(&c).unwrap().contains("--rm"));
+        c.raw["HostConfig"]["AutoRemove"] = json!(false);
+        c.raw["Config"]["Labels"]["com.docker.swarm.service.id"] = json!("x");
+        assert!(refusal(&c).unwrap().contains("swarm"));
     }
 
     #[test]
