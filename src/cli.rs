@@ -207,6 +207,58 @@ pub enum Command {
     /// Audit the configured targets once, print the requirement table, and exit:
     /// 0 nothing fails, 1 a check fails, 2 usage/config error or no target reachable.
     Check(CheckArgs),
+    /// Prove that each Redis/PostgreSQL target in a Docker container keeps its data: write
+    /// a marker, re-create (or restart) the container, read the marker back. Restarts the
+    /// user's containers, so it needs `--confirm`; a failed test is rolled back. Exit 0
+    /// every target passed, 1 a target lost its marker, 2 usage/config error or it could
+    /// not run. See docs/verify.md.
+    Verify(VerifyArgs),
+}
+
+/// How `verify` tests a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyMode {
+    /// Re-create the container from the same definition, as `docker compose down` + `up`
+    /// does: named volumes and bind mounts come back, anonymous volumes are new and empty.
+    Recreate,
+    /// `docker restart`: keeps the writable layer and anonymous volumes, so it proves less.
+    Restart,
+}
+
+/// Flags of `verify` (all exporter flags apply too).
+#[derive(Clone, Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Report format.
+    #[arg(
+        long = "output",
+        env = "PERSISTENCE_EXPORTER_VERIFY_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
+    pub output: OutputFormat,
+    /// Re-create the containers (the default) or only restart them.
+    #[arg(
+        long = "mode",
+        env = "PERSISTENCE_EXPORTER_VERIFY_MODE",
+        value_enum,
+        default_value = "recreate"
+    )]
+    pub mode: VerifyMode,
+    /// How long a server may take to answer (and finish loading) after its container
+    /// was re-created or restarted.
+    #[arg(long = "timeout", env = "PERSISTENCE_EXPORTER_VERIFY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Only these targets (repeatable); all Redis and PostgreSQL targets otherwise.
+    #[arg(
+        long = "target",
+        env = "PERSISTENCE_EXPORTER_VERIFY_TARGET",
+        value_delimiter = ','
+    )]
+    pub target: Vec<String>,
+    /// Really restart/re-create the containers. Without it `verify` prints its plan and
+    /// exits 2 without touching anything. Deliberately a flag only (no env var).
+    #[arg(long = "confirm")]
+    pub confirm: bool,
 }
 
 /// Report format of `check`.

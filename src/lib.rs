@@ -13,6 +13,7 @@ pub mod render;
 pub mod report;
 pub mod scrape;
 pub mod secret;
+pub mod verify;
 
 /// Version of this build, shown in `persistence_exporter_build_info` and on the landing page.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,6 +42,9 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
     };
     if let Some(cli::Command::Check(args)) = &cli.command {
         return report::run_check(&settings, args).await;
+    }
+    if let Some(cli::Command::Verify(args)) = &cli.command {
+        return verify::run_verify(&settings, args).await;
     }
     if cli.config_check {
         println!(

@@ -14,7 +14,7 @@
 //! both `/system/df` shapes (legacy `Volumes[]`, `VolumeUsage.Items` since 1.52) are read.
 
 pub mod api;
-mod engine;
+pub mod engine;
 pub mod logs;
 
 use super::{CollectError, Kind};

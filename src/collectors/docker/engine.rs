@@ -3,7 +3,7 @@
 //! bounded by a deadline, bodies capped in size. Nothing here knows the API's shapes.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
 use tokio::time::Instant;
@@ -216,17 +216,84 @@ impl Engine {
     }
 }
 
-async fn handshake<S>(
+impl Engine {
+    /// `method path_and_query` with an optional JSON body (the write calls: create, start,
+    /// stop, rename, remove); the body of a 2xx reply (capped at [`MAX_BODY`]), before
+    /// `deadline`. Other statuses (304 "not modified" included) are [`EngineError::Status`].
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        deadline: Instant,
+    ) -> Result<Bytes, EngineError> {
+        let call = async {
+            let (mut sender, _conn) = match &self.endpoint {
+                Endpoint::Unix(path) => {
+                    let s = tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| EngineError::Connect(format!("{}: {e}", path.display())))?;
+                    handshake::<_, Full<Bytes>>(s).await?
+                }
+                Endpoint::Tcp(addr) => {
+                    let s = tokio::net::TcpStream::connect(addr.as_str())
+                        .await
+                        .map_err(|e| EngineError::Connect(format!("{addr}: {e}")))?;
+                    let _ = s.set_nodelay(true);
+                    handshake::<_, Full<Bytes>>(s).await?
+                }
+            };
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri(path_and_query)
+                .header(hyper::header::HOST, &self.host_header)
+                .header(
+                    hyper::header::USER_AGENT,
+                    concat!("persistence_exporter/", env!("CARGO_PKG_VERSION")),
+                )
+                .header(hyper::header::ACCEPT, "application/json");
+            if body.is_some() {
+                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+            }
+            let req = req
+                .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .map_err(|e| {
+                    EngineError::Protocol(format!("bad request {path_and_query:?}: {e}"))
+                })?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| EngineError::Protocol(format!("request failed: {e}")))?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| EngineError::Protocol(format!("reading the reply failed: {e}")))?
+                .to_bytes();
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(EngineError::Status {
+                    code: status.as_u16(),
+                    message: super::api::error_message(&body),
+                })
+            }
+        };
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Timeout),
+        }
+    }
+}
+
+async fn handshake<S, B>(
     stream: S,
-) -> Result<
-    (
-        hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-        AbortOnDrop,
-    ),
-    EngineError,
->
+) -> Result<(hyper::client::conn::http1::SendRequest<B>, AbortOnDrop), EngineError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

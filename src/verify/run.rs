@@ -1,0 +1,396 @@
+//! One target's test: write the marker, re-create or restart its container, wait until the
+//! server is ready, read the marker, remove it; and the rollback that restores the
+//! original container when a re-creation fails. Nothing here removes a volume.
+//!
+//! Order of a re-creation (what `docker compose` does when it replaces a container): stop
+//! the old container, rename it to `<name>-pe-verify-old-<unix time>`, create the new one
+//! under the old name, start it. The old and the new container never run at the same
+//! time, so two servers never share a data directory.
+
+use super::marker::{self, Marker, Probe, Server};
+use super::recreate::{Container, Docker, create_plan};
+use super::{Planned, Row, Verdict, lost_reason};
+use crate::cli::{VerifyArgs, VerifyMode};
+use crate::collectors::docker::MountType;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often readiness is polled.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The server answered after a start.
+struct Ready {
+    /// Its identity (`None` when it refused our credentials or database).
+    identity: Option<String>,
+    /// When it was ready.
+    at: Instant,
+}
+
+/// Polls until the server answers and has loaded, the container exits, or `timeout`.
+async fn wait_ready(
+    docker: &Docker,
+    container_id: &str,
+    server: Server<'_>,
+    timeout: Duration,
+) -> Result<Ready, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(c) = docker.inspect(container_id).await
+            && !c.running
+            && c.raw["State"]["Restarting"] != true
+        {
+            return Err(format!(
+                "the container exited (code {}) before the server was ready",
+                c.exit_code
+            ));
+        }
+        let last = match marker::probe(server).await {
+            Probe::Ready { identity } => {
+                return Ok(Ready {
+                    identity: Some(identity),
+                    at: Instant::now(),
+                });
+            }
+            Probe::Refused(e) => {
+                tracing::debug!(error = %e, "Server answers but refuses the marker connection");
+                return Ok(Ready {
+                    identity: None,
+                    at: Instant::now(),
+                });
+            }
+            Probe::NotReady(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the server was not ready within {}: {last}",
+                crate::duration::format(timeout)
+            ));
+        }
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// Tests one target; never leaves the original container stopped unless the rollback
+/// itself failed (then the row says what to do by hand).
+pub(crate) async fn test_target(docker: &Docker, args: &VerifyArgs, p: Planned<'_>) -> Row {
+    let Planned {
+        server,
+        mut row,
+        mount,
+        container,
+    } = p;
+    let m = Marker::random();
+    row.marker = m.location(server);
+    let written = match marker::write(server, &m).await {
+        Ok(w) => w,
+        Err(e) => {
+            return row.done(
+                Verdict::Error,
+                format!("cannot write the marker, nothing was touched: {e}"),
+            );
+        }
+    };
+    row.marker_written = true;
+    tracing::info!(target_name = %row.target, container = %container.name, mode = row.mode, "Verifying");
+    match args.mode {
+        VerifyMode::Restart => {
+            restart(docker, args, server, &m, &written, row, &mount, &container).await
+        }
+        VerifyMode::Recreate => {
+            recreate(docker, args, server, &m, &written, row, &mount, &container).await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn restart(
+    docker: &Docker,
+    args: &VerifyArgs,
+    server: Server<'_>,
+    m: &Marker,
+    written: &marker::Written,
+    mut row: Row,
+    mount: &crate::collectors::docker::DataMount,
+    c: &Container,
+) -> Row {
+    let t0 = Instant::now();
+    if let Err(e) = docker.restart(c).await {
+        // Make sure it runs again whatever state the failed restart left.
+        let _ = docker.start(&c.id, &c.name).await;
+        let _ = marker::remove(server, m, written.created_table).await;
+        return row.done(Verdict::Error, e.to_string());
+    }
+    row.recreated = true;
+    let ready = match wait_ready(docker, &c.id, server, args.timeout).await {
+        Ok(r) => r,
+        Err(e) => return row.done(Verdict::Fail, format!("after the restart, {e}")),
+    };
+    row.ready_seconds = Some(ready.at.duration_since(t0).as_secs_f64());
+    row.downtime_seconds = row.ready_seconds;
+    if ready.identity.as_deref() == Some(written.identity.as_str()) {
+        let _ = marker::remove(server, m, written.created_table).await;
+        return row.done(
+            Verdict::Error,
+            "the server did not restart with the container: the container found is not this target's server; set `container:`",
+        );
+    }
+    match marker::read(server, m).await {
+        Err(e) => row.done(Verdict::Error, format!("cannot read the marker: {e}")),
+        Ok(false) => {
+            row.marker_found = Some(false);
+            row.done(
+                Verdict::Fail,
+                "the marker was lost on a plain restart: the server does not write its data to disk before it stops (persistence off?)",
+            )
+        }
+        Ok(true) => {
+            row.marker_found = Some(true);
+            if let Err(e) = marker::remove(server, m, written.created_table).await {
+                row.notes.push(format!("could not remove the marker: {e}"));
+            }
+            let reason = match mount.mount_type {
+                MountType::None | MountType::AnonymousVolume | MountType::Tmpfs => format!(
+                    "the marker survived a restart, which keeps the writable layer and anonymous volumes; but {} (run --mode recreate)",
+                    lost_reason(mount).replace("starts empty", "would start empty")
+                ),
+                _ => "the marker survived a restart".to_string(),
+            };
+            row.done(Verdict::Pass, reason)
+        }
+    }
+}
+
+/// Where a re-creation got to, for the rollback.
+struct Progress<'a> {
+    old: &'a Container,
+    renamed_to: Option<String>,
+    new_id: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn recreate(
+    docker: &Docker,
+    args: &VerifyArgs,
+    server: Server<'_>,
+    m: &Marker,
+    written: &marker::Written,
+    mut row: Row,
+    mount: &crate::collectors::docker::DataMount,
+    old: &Container,
+) -> Row {
+    let mut progress = Progress {
+        old,
+        renamed_to: None,
+        new_id: None,
+    };
+    let t0 = Instant::now();
+    // Stop, rename, create, start; any failure restores the original.
+    let step = async {
+        docker.stop(old).await?;
+        let tmp = format!(
+            "{}-pe-verify-old-{}",
+            old.name,
+            crate::http::unix_now() as u64
+        );
+        docker.rename(&old.id, &tmp).await?;
+        progress.renamed_to = Some(tmp);
+        let plan = create_plan(old, docker.api);
+        let id = docker.create(&old.name, &plan).await?;
+        progress.new_id = Some(id.clone());
+        docker.start(&id, &old.name).await?;
+        Ok::<_, super::recreate::DockerError>(Instant::now())
+    }
+    .await;
+    let started = match step {
+        Ok(at) => at,
+        Err(e) => {
+            return rolled_back(
+                docker,
+                args,
+                server,
+                m,
+                written,
+                row,
+                &progress,
+                Verdict::Error,
+                format!("{e}; the original container was restored"),
+            )
+            .await;
+        }
+    };
+    row.recreated = true;
+    let Some(new_id) = progress.new_id.clone() else {
+        return row.done(Verdict::Error, "internal: no new container");
+    };
+    let ready = match wait_ready(docker, &new_id, server, args.timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = format!("the re-created container did not come up: {e}");
+            return rolled_back(
+                docker,
+                args,
+                server,
+                m,
+                written,
+                row,
+                &progress,
+                Verdict::Fail,
+                reason,
+            )
+            .await;
+        }
+    };
+    row.ready_seconds = Some(ready.at.duration_since(started).as_secs_f64());
+    row.downtime_seconds = Some(ready.at.duration_since(t0).as_secs_f64());
+    if ready.identity.as_deref() == Some(written.identity.as_str()) {
+        return rolled_back(
+            docker,
+            args,
+            server,
+            m,
+            written,
+            row,
+            &progress,
+            Verdict::Error,
+            "the server did not restart with the container: the container found is not this target's server; set `container:`".to_string(),
+        )
+        .await;
+    }
+    match marker::read(server, m).await {
+        Ok(true) => {
+            row.marker_found = Some(true);
+            if let Err(e) = marker::remove(server, m, written.created_table).await {
+                row.notes.push(format!("could not remove the marker: {e}"));
+            }
+            match docker.remove(&old.id, &old.name).await {
+                Ok(()) => row.left_volumes = old.anonymous_volumes.clone(),
+                Err(e) => row.notes.push(format!(
+                    "the old container is kept as {}: {e}",
+                    progress.renamed_to.as_deref().unwrap_or(&old.name)
+                )),
+            }
+            let reason = format!(
+                "the marker survived re-creation: data directory {} is on {}",
+                row.data_dir, row.data_mount
+            );
+            row.done(Verdict::Pass, reason)
+        }
+        Ok(false) => {
+            row.marker_found = Some(false);
+            let reason = lost_reason(mount);
+            rolled_back(
+                docker,
+                args,
+                server,
+                m,
+                written,
+                row,
+                &progress,
+                Verdict::Fail,
+                reason,
+            )
+            .await
+        }
+        Err(e) => {
+            rolled_back(
+                docker,
+                args,
+                server,
+                m,
+                written,
+                row,
+                &progress,
+                Verdict::Error,
+                format!("cannot read the marker: {e}"),
+            )
+            .await
+        }
+    }
+}
+
+/// Rolls back, then finishes the row with `status` and `reason` (plus what the rollback
+/// did). The marker is removed from the restored server.
+#[allow(clippy::too_many_arguments)]
+async fn rolled_back(
+    docker: &Docker,
+    args: &VerifyArgs,
+    server: Server<'_>,
+    m: &Marker,
+    written: &marker::Written,
+    mut row: Row,
+    progress: &Progress<'_>,
+    status: Verdict,
+    reason: String,
+) -> Row {
+    match rollback(docker, args, server, progress, &mut row).await {
+        Ok(()) => {
+            row.rolled_back = true;
+            match marker::read(server, m).await {
+                Ok(true) => row.notes.push(format!(
+                    "rolled back: the original container {} runs again and still has the marker",
+                    progress.old.name
+                )),
+                Ok(false) => row.notes.push(format!(
+                    "rolled back: the original container {} runs again, but the marker is not there either",
+                    progress.old.name
+                )),
+                Err(e) => row.notes.push(format!(
+                    "rolled back: the original container {} runs again; reading the marker failed: {e}",
+                    progress.old.name
+                )),
+            }
+            if let Err(e) = marker::remove(server, m, written.created_table).await {
+                row.notes.push(format!("could not remove the marker: {e}"));
+            }
+        }
+        Err(e) => {
+            tracing::error!(target_name = %row.target, container = %progress.old.name, error = %e, "Rollback failed");
+            row.notes.push(format!("ROLLBACK FAILED: {e}"));
+        }
+    }
+    row.done(status, reason)
+}
+
+/// Removes the new container (volumes kept), gives the old one its name back and starts
+/// it, then waits until its server is ready.
+async fn rollback(
+    docker: &Docker,
+    args: &VerifyArgs,
+    server: Server<'_>,
+    p: &Progress<'_>,
+    row: &mut Row,
+) -> Result<(), String> {
+    let old = p.old;
+    let kept_as = p.renamed_to.as_deref().unwrap_or(&old.name);
+    if let Some(id) = &p.new_id {
+        if let Ok(new) = docker.inspect(id).await {
+            row.left_volumes.extend(new.anonymous_volumes.clone());
+            // A graceful stop first: the new server may share a named volume with the old.
+            let _ = docker.stop(&new).await;
+        }
+        docker.remove(id, &old.name).await.map_err(|e| {
+            format!(
+                "{e}; the original container is stopped as {kept_as}: remove {} by hand, rename {kept_as} back and start it",
+                old.name
+            )
+        })?;
+    }
+    if let Some(tmp) = &p.renamed_to {
+        docker.rename(&old.id, &old.name).await.map_err(|e| {
+            format!("{e}; the original container is stopped as {tmp}: rename it back and start it")
+        })?;
+    }
+    docker
+        .start(&old.id, &old.name)
+        .await
+        .map_err(|e| format!("{e}; start it by hand"))?;
+    wait_ready(docker, &old.id, server, args.timeout)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the original container {} was started again, but {e}",
+                old.name
+            )
+        })
+}
