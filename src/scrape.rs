@@ -1,8 +1,9 @@
-//! The scrape model: every target is collected concurrently under one deadline, and
+//! Scrape orchestration: every target is collected concurrently under one deadline, and
 //! scrapes that arrive while a collection of the same target is in flight share its
 //! result (single flight), so 20 concurrent scrapers cost one round trip per target.
 
-use crate::collectors::{CollectError, Collector, Kind, Snapshot};
+use crate::collectors::{CollectError, Collector, Kind};
+use crate::outcome::{ErrorCounts, ScrapeReport, TargetOutcome};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use std::collections::BTreeMap;
@@ -10,33 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
-
-/// The result of collecting one target once.
-#[derive(Debug)]
-pub struct TargetOutcome {
-    /// The `target` label value.
-    pub target: String,
-    /// What kind of system it is.
-    pub kind: Kind,
-    /// When the collection finished (wall clock), for the landing page.
-    pub finished_at: SystemTime,
-    /// How long the collection took.
-    pub duration: Duration,
-    /// The snapshot, or why there is none.
-    pub result: Result<Snapshot, CollectError>,
-}
-
-/// Everything `render` needs for one `/metrics` response.
-#[derive(Debug)]
-pub struct ScrapeReport {
-    /// One outcome per target, in configuration order.
-    pub outcomes: Vec<Arc<TargetOutcome>>,
-    /// `(collector, target, reason) → count` since start-up.
-    pub errors: ErrorCounts,
-}
-
-/// `(collector, target, reason) → failed collections` since start-up.
-pub type ErrorCounts = BTreeMap<(&'static str, String, &'static str), u64>;
 
 /// How long a waiter waits past the deadline for the collection's own outcome.
 const WAIT_GRACE: Duration = Duration::from_millis(100);

@@ -3,7 +3,7 @@
 //! credentials and the profile; the target must match the allow-list, so the exporter is
 //! never an open proxy, and credentials never appear in URLs or labels.
 
-use super::{AppState, Runtime, exposition, request_deadline, scrape_permit, text, unix_now};
+use super::{AppState, Runtime, exposition, metrics_body, request_deadline, scrape_permit, text};
 use crate::collectors::{Collector, postgres::PostgresCollector, redis::RedisCollector};
 use crate::config::{ProbeModule, probe_postgres_target, probe_redis_target};
 use crate::scrape::Scraper;
@@ -190,8 +190,7 @@ pub async fn handle(
     };
     let report = scraper.scrape(request_deadline(rt, req)).await;
     let profiles = BTreeMap::from([(target, profile)]);
-    let checks = crate::checks::evaluate_outcomes(&report.outcomes, &profiles, unix_now());
-    exposition(req, crate::render::render(&report, &checks, None))
+    exposition(req, metrics_body(&report, &profiles, None))
 }
 
 #[cfg(test)]
