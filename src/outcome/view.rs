@@ -176,7 +176,7 @@ fn logs_to_stderr(s: &PostgresSnapshot) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::collectors::CollectError;
