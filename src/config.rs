@@ -2,11 +2,13 @@
 //! Loading validates everything and reports every problem at once, so `--config.check`
 //! and start-up both print the full list.
 
-use crate::checks::profile::{CheckOverride, DEFAULT_PROFILE, Profile};
+pub mod profile;
+
 use crate::cli::Cli;
 use crate::secret::{
     Secret, ambiguous_keyword_dsn, ambiguous_url, keyword_pairs, redact_unparsed_url, sanitize_url,
 };
+use profile::{CheckOverride, DEFAULT_PROFILE, Profile};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

@@ -1,18 +1,58 @@
 //! persistence_exporter as a library: the binary in `main.rs` is a thin shell around
-//! [`run`]. Collectors do I/O and return typed snapshots; `render` and `checks` are pure
-//! functions over those snapshots; `http` serves them.
+//! [`run`].
+//!
+//! # A tour of the layers
+//!
+//! Modules are layered from the ground up; a module uses only modules of its own layer or
+//! below, never above.
+//!
+//! 0. **Plain types and parsing.** [`duration`] (Prometheus durations), [`secret`]
+//!    (credentials that never print), [`clock`] (Unix time), [`check_id`] (the check
+//!    ids, a contract).
+//! 1. **Configuration.** [`cli`] (flags and their env vars), [`logging`] (the `tracing`
+//!    subscriber the flags choose) and [`config`]: YAML and flags
+//!    into `Settings`, including the web config and the profiles as data
+//!    ([`config::profile`]: which checks apply, what they expect, how severe a failure is).
+//! 2. **Collectors.** [`collectors`]: the only I/O toward the monitored systems. Each
+//!    returns a plain typed snapshot or a `CollectError`.
+//! 3. **The outcome model.** [`outcome`]: a target's outcome, a scrape's report, the
+//!    failure counters, the reload status, and [`outcome::view`], the per-target view
+//!    that joins each outcome with what the Docker collector knows about it (where its
+//!    data lives, the volumes' filesystem, its slow-log source). The join is written
+//!    there once.
+//! 4. **Pure checks and render.** [`checks`]: a target's view and profile → PASS / FAIL /
+//!    UNKNOWN. [`render`]: the views and check results → the exposition (the only
+//!    module that uses the `prometheus` crate).
+//! 5. **Scrape orchestration.** [`scrape`]: all targets at once under one deadline,
+//!    single flight per target.
+//! 6. **Serving and one-shot commands.** [`http`] (`/metrics`, `/probe`, the status page,
+//!    reload), [`report`] (the `check` command) and [`verify`] (the `verify` command).
+//! 7. **The binary.** `main.rs`, through [`run`].
+//!
+//! Known exception, to be removed: `config` uses `http::parse_listen_address` and
+//! `http::web_config` to validate `--web.listen-address` and `--web.config.file`.
 
-pub mod checks;
-pub mod cli;
-pub mod collectors;
-pub mod config;
+// Layer 0.
+pub mod check_id;
+pub mod clock;
 pub mod duration;
-pub mod http;
-pub mod logging;
-pub mod render;
-pub mod report;
-pub mod scrape;
 pub mod secret;
+// Layer 1.
+pub mod cli;
+pub mod config;
+pub mod logging;
+// Layer 2.
+pub mod collectors;
+// Layer 3.
+pub mod outcome;
+// Layer 4.
+pub mod checks;
+pub mod render;
+// Layer 5.
+pub mod scrape;
+// Layer 6.
+pub mod http;
+pub mod report;
 pub mod verify;
 
 /// Version of this build, shown in `persistence_exporter_build_info` and on the landing page.

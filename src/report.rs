@@ -3,7 +3,9 @@
 
 use crate::checks::{CheckResult, Status};
 use crate::cli::{CheckArgs, OutputFormat};
+use crate::clock::unix_now;
 use crate::config::Settings;
+use crate::outcome::ScrapeView;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -12,11 +14,8 @@ pub async fn run_check(settings: &Settings, args: &CheckArgs) -> ExitCode {
     let scraper = crate::scrape::Scraper::new(crate::collectors::build(settings));
     let deadline = tokio::time::Instant::now() + settings.scrape_timeout;
     let report = scraper.scrape(deadline).await;
-    let results = crate::checks::evaluate_outcomes(
-        &report.outcomes,
-        &settings.profiles(),
-        crate::http::unix_now(),
-    );
+    let view = ScrapeView::new(&report);
+    let results = crate::checks::evaluate_scrape(&view.targets, &settings.profiles(), unix_now());
     let reachable = report.outcomes.iter().filter(|o| o.result.is_ok()).count();
     let down: Vec<String> = report
         .outcomes
@@ -109,8 +108,8 @@ pub fn table(results: &[CheckResult], markdown: bool) -> String {
         }
         let line = |cells: &[String]| {
             let mut l = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                let _ = write!(l, "{:<width$}  ", c, width = widths[i]);
+            for (c, width) in cells.iter().zip(widths) {
+                let _ = write!(l, "{c:<width$}  ");
             }
             l.trim_end().to_string()
         };

@@ -1,4 +1,4 @@
-//! The scrape model: every target is collected concurrently under one deadline, and
+//! Scrape orchestration: every target is collected concurrently under one deadline, and
 //! scrapes that arrive while a collection of the same target is in flight share its
 //! result (single flight), so 20 concurrent scrapers cost one round trip per target.
 //!
@@ -7,8 +7,9 @@
 //! and its scrape error counts; removed targets take theirs with them, new ones start at 0.
 
 use crate::collectors::docker::MonitoredTarget;
-use crate::collectors::{CollectError, Collector, Kind, Snapshot, docker, postgres, redis};
+use crate::collectors::{CollectError, Collector, Kind, docker, postgres, redis};
 use crate::config::{DockerTarget, PostgresTarget, RedisTarget, Settings};
+use crate::outcome::{ScrapeReport, TargetOutcome};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use std::collections::BTreeMap;
@@ -16,33 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
-
-/// The result of collecting one target once.
-#[derive(Debug)]
-pub struct TargetOutcome {
-    /// The `target` label value.
-    pub target: String,
-    /// What kind of system it is.
-    pub kind: Kind,
-    /// When the collection finished (wall clock), for the landing page.
-    pub finished_at: SystemTime,
-    /// How long the collection took.
-    pub duration: Duration,
-    /// The snapshot, or why there is none.
-    pub result: Result<Snapshot, CollectError>,
-}
-
-/// Everything `render` needs for one `/metrics` response.
-#[derive(Debug)]
-pub struct ScrapeReport {
-    /// One outcome per target, in configuration order.
-    pub outcomes: Vec<Arc<TargetOutcome>>,
-    /// `(collector, target, reason) → count` since start-up.
-    pub errors: ErrorCounts,
-}
-
-/// `(collector, target, reason) → failed collections` since start-up.
-pub type ErrorCounts = BTreeMap<(&'static str, String, &'static str), u64>;
 
 /// How long a waiter waits past the deadline for the collection's own outcome.
 const WAIT_GRACE: Duration = Duration::from_millis(100);
@@ -387,7 +361,7 @@ mod tests {
         assert_eq!(same.targets(), first.targets());
         // A changed profile alone keeps the collector.
         let mut profile_only = s.clone();
-        profile_only.postgres[0].profile = crate::checks::profile::Profile::load("cache").unwrap();
+        profile_only.postgres[0].profile = crate::config::profile::Profile::load("cache").unwrap();
         assert_ne!(profile_only.postgres[0], s.postgres[0]);
         let kept = Scraper::from_settings(&profile_only, Some(&same));
         assert_eq!(kept.kept_from(&same), n);

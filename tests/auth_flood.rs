@@ -189,7 +189,14 @@ async fn reload_forgets_remembered_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_web_config(dir.path(), &[("prometheus", "old-pw")]);
     let redis = RedisServer::start(&[]);
-    let e = Exporter::start(&["--web.config.file", &cfg, "--redis.addr", &redis.url()]).await;
+    let e = Exporter::start(&[
+        "--web.config.file",
+        &cfg,
+        "--web.enable-lifecycle",
+        "--redis.addr",
+        &redis.url(),
+    ])
+    .await;
     assert_eq!(
         get_as(e.addr, "/-/healthy", "prometheus", "old-pw")
             .await

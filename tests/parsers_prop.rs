@@ -633,8 +633,11 @@ proptest! {
         let p = dir.path().join("web.yml");
         std::fs::write(&p, &text).unwrap();
         if let Ok(w) = WebConfig::load(&p) {
-            let _ = w.authorize(None);
-            let _ = w.authorize(Some("Basic !!!"));
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let _ = w.authorize(None).await;
+                let _ = w.authorize(Some("Basic !!!")).await;
+            });
         }
     }
 
@@ -654,12 +657,13 @@ proptest! {
         std::fs::write(&p, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
         let w = WebConfig::load(&p).unwrap();
         use persistence_exporter::http::web_config::AuthResult;
-        prop_assert!(matches!(w.authorize(Some(&header)), AuthResult::Denied));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        prop_assert!(matches!(rt.block_on(w.authorize(Some(&header))), AuthResult::Denied));
         let right = format!("Basic {}", base64(b"alice:pw-right"));
-        prop_assert!(matches!(w.authorize(Some(&right)), AuthResult::Allowed));
+        prop_assert!(matches!(rt.block_on(w.authorize(Some(&right))), AuthResult::Allowed));
         prop_assume!(!(user == "alice" && password == "pw-right"));
         let wrong = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
-        prop_assert!(matches!(w.authorize(Some(&wrong)), AuthResult::Denied));
+        prop_assert!(matches!(rt.block_on(w.authorize(Some(&wrong))), AuthResult::Denied));
     }
 }
 

@@ -88,14 +88,34 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// The `reason` label of `persistence_exporter_scrape_errors_total`.
+    /// `reason` of [`CollectError::Timeout`].
+    pub const TIMEOUT: &'static str = "timeout";
+    /// `reason` of [`CollectError::Connect`].
+    pub const CONNECT: &'static str = "connect";
+    /// `reason` of [`CollectError::Auth`].
+    pub const AUTH: &'static str = "auth";
+    /// `reason` of [`CollectError::Protocol`].
+    pub const PROTOCOL: &'static str = "protocol";
+    /// `reason` of [`CollectError::Query`].
+    pub const QUERY: &'static str = "query";
+    /// Every `reason` label value, in the order their zero series are exported.
+    pub const REASONS: [&'static str; 5] = [
+        Self::TIMEOUT,
+        Self::CONNECT,
+        Self::AUTH,
+        Self::PROTOCOL,
+        Self::QUERY,
+    ];
+
+    /// The `reason` label of `persistence_exporter_scrape_errors_total` (one of
+    /// [`CollectError::REASONS`]).
     pub fn reason(&self) -> &'static str {
         match self {
-            CollectError::Timeout { .. } => "timeout",
-            CollectError::Connect { .. } => "connect",
-            CollectError::Auth { .. } => "auth",
-            CollectError::Protocol { .. } => "protocol",
-            CollectError::Query { .. } => "query",
+            CollectError::Timeout { .. } => Self::TIMEOUT,
+            CollectError::Connect { .. } => Self::CONNECT,
+            CollectError::Auth { .. } => Self::AUTH,
+            CollectError::Protocol { .. } => Self::PROTOCOL,
+            CollectError::Query { .. } => Self::QUERY,
         }
     }
 }

@@ -2,7 +2,10 @@
 //! HTML without JavaScript; every value from a target is escaped.
 
 use super::Runtime;
-use crate::scrape::TargetOutcome;
+use crate::checks::Status;
+use crate::clock::unix_now;
+use crate::outcome::TargetOutcome;
+use crate::outcome::view::target_views;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -42,16 +45,16 @@ fn status_cell(o: Option<&TargetOutcome>) -> (String, &'static str, String) {
     }
 }
 
-/// The persistence-check table of every target, from the last outcomes.
+/// The persistence-check table of every target, from the views of the last outcomes.
 fn checks_section(state: &Runtime) -> String {
-    use crate::checks::Status;
     let outcomes: Vec<_> = state
         .scraper
         .last_outcomes()
         .into_iter()
         .filter_map(|(_, _, o)| o)
         .collect();
-    let results = crate::checks::evaluate_outcomes(&outcomes, &state.profiles, super::unix_now());
+    let results =
+        crate::checks::evaluate_scrape(&target_views(&outcomes), &state.profiles, unix_now());
     if results.is_empty() {
         return "<p>No check results yet: they appear after the first scrape.</p>\n".to_string();
     }

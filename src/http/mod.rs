@@ -9,7 +9,10 @@ pub mod probe;
 pub mod web_config;
 
 use crate::cli::Cli;
+use crate::clock::unix_now;
 use crate::config::Settings;
+use crate::config::profile::Profile;
+use crate::outcome::{ReloadStatus, ScrapeReport, ScrapeView};
 use crate::scrape::Scraper;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,7 +41,7 @@ pub struct Runtime {
     /// The targets and their collectors.
     pub scraper: Arc<Scraper>,
     /// Target name → its persistence profile.
-    pub profiles: std::collections::BTreeMap<String, crate::checks::profile::Profile>,
+    pub profiles: BTreeMap<String, Profile>,
     /// TLS and basic auth.
     pub web: Arc<WebConfig>,
     /// Collectors created by `/probe`, reused between probes of the same target.
@@ -71,15 +75,6 @@ impl Runtime {
     }
 }
 
-/// Outcome of the last configuration reload, for the self-metrics.
-#[derive(Clone, Copy, Debug)]
-pub struct ReloadStatus {
-    /// Whether the last reload attempt succeeded (true at start-up).
-    pub success: bool,
-    /// Unix time of the last successful (re)load.
-    pub success_timestamp: f64,
-}
-
 /// Shared state of the HTTP handlers.
 pub struct AppState {
     /// The flags the exporter started with; a reload re-reads the files they name.
@@ -89,14 +84,6 @@ pub struct AppState {
     limiter: Option<Arc<Semaphore>>,
     reload_status: Mutex<ReloadStatus>,
     reload_lock: tokio::sync::Mutex<()>,
-}
-
-/// Current Unix time in seconds.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl AppState {
@@ -454,9 +441,20 @@ async fn metrics(state: &AppState, rt: &Runtime, req: &Request<Incoming>) -> Res
         Err(r) => return r,
     };
     let report = rt.scraper.scrape(request_deadline(rt, req)).await;
-    let checks = crate::checks::evaluate_outcomes(&report.outcomes, &rt.profiles, unix_now());
-    let body = crate::render::render(&report, &checks, Some(&state.reload_status()));
+    let body = metrics_body(&report, &rt.profiles, Some(&state.reload_status()));
     exposition(req, body)
+}
+
+/// The exposition of one scrape: its view is built once, and both the checks and the
+/// metrics are computed from it.
+fn metrics_body(
+    report: &ScrapeReport,
+    profiles: &BTreeMap<String, Profile>,
+    reload: Option<&ReloadStatus>,
+) -> String {
+    let view = ScrapeView::new(report);
+    let checks = crate::checks::evaluate_scrape(&view.targets, profiles, unix_now());
+    crate::render::render(&view, &checks, reload)
 }
 
 /// Wraps an exposition in a response, gzipped when the client accepts it.

@@ -6,7 +6,7 @@
 //! the collector connects to the checked address (`pinned_addr`), never re-resolving.
 
 use super::allow_list::{AllowList, Decision, ProbeTarget, TargetHost};
-use super::{AppState, Runtime, exposition, request_deadline, scrape_permit, text, unix_now};
+use super::{AppState, Runtime, exposition, metrics_body, request_deadline, scrape_permit, text};
 use crate::collectors::{Collector, postgres::PostgresCollector, redis::RedisCollector};
 use crate::config::{
     PostgresTarget, ProbeModule, RedisTarget, probe_postgres_target, probe_redis_target,
@@ -277,13 +277,12 @@ pub async fn handle(
     };
     let report = scraper.scrape(deadline).await;
     let profiles = BTreeMap::from([(name, profile)]);
-    let checks = crate::checks::evaluate_outcomes(&report.outcomes, &profiles, unix_now());
-    exposition(req, crate::render::render(&report, &checks, None))
+    exposition(req, metrics_body(&report, &profiles, None))
 }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::profile::{DEFAULT_PROFILE, Profile};
+    use crate::config::profile::{DEFAULT_PROFILE, Profile};
 
     fn profile() -> Profile {
         Profile::load(DEFAULT_PROFILE).unwrap()

@@ -19,7 +19,7 @@ pub(super) fn render(results: &[CheckResult], f: &mut Families) {
                 f.gauge(
                     "persistence_check_ok",
                     "1 when the persistence check passes, 0 when it fails; absent while it cannot be evaluated.",
-                    &[("target", &r.target), ("check", r.check), ("severity", r.severity.as_str())],
+                    &[("target", &r.target), ("check", r.check.as_str()), ("severity", r.severity.as_str())],
                     if r.status == Status::Pass { 1.0 } else { 0.0 },
                 );
                 f.gauge(
@@ -27,7 +27,7 @@ pub(super) fn render(results: &[CheckResult], f: &mut Families) {
                     "Expected and observed value of an evaluated persistence check (always 1).",
                     &[
                         ("target", &r.target),
-                        ("check", r.check),
+                        ("check", r.check.as_str()),
                         ("expected", &r.expected),
                         ("observed", &r.observed),
                     ],
@@ -37,7 +37,7 @@ pub(super) fn render(results: &[CheckResult], f: &mut Families) {
             Status::Unknown(reason) => f.gauge(
                 "persistence_check_unknown",
                 "1 while a persistence check cannot be evaluated (target down, privilege or CONFIG missing, container not found).",
-                &[("target", &r.target), ("check", r.check), ("reason", reason)],
+                &[("target", &r.target), ("check", r.check.as_str()), ("reason", reason)],
                 1.0,
             ),
         }

@@ -1,95 +1,20 @@
 //! Docker metrics: the Engine, its volumes (sizes from the background `/system/df` cache,
 //! with its age), the capacity of the filesystem holding them, and where each monitored
-//! server's data really lives — the join of the server's own data directory (from its
-//! snapshot in the same scrape) with its container's mounts.
+//! server's data really lives (from the scrape's per-target view, `outcome::view`).
 
 use super::Families;
-use crate::collectors::docker::{
-    DataDirSource, DataMount, DockerSnapshot, TargetContainer, api, data_mount,
-};
-use crate::collectors::postgres::PostgresSnapshot;
-use crate::collectors::redis::ConfigState;
-use crate::collectors::{Kind, Snapshot};
-use crate::scrape::TargetOutcome;
-use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use crate::collectors::docker::{DockerSnapshot, api};
+use crate::outcome::{DataLocation, TargetView};
 
 const UP_HELP: &str = "1 when the Docker Engine answered /version, /info and /volumes.";
-
-/// The data directory a monitored server reported about itself in this scrape: Redis
-/// `CONFIG GET dir`, PostgreSQL `data_directory` (visible to superusers and
-/// `pg_read_all_settings`).
-pub fn server_data_dir<'a>(
-    outcomes: &'a [Arc<TargetOutcome>],
-    target: &str,
-    kind: Kind,
-) -> Option<&'a str> {
-    outcomes
-        .iter()
-        .filter(|o| o.kind == kind && o.target == target)
-        .find_map(|o| match &o.result {
-            Ok(Snapshot::Redis(r)) => match &r.config {
-                ConfigState::Readable(m) => m.get("dir").map(String::as_str),
-                ConfigState::Refused(_) => None,
-            },
-            Ok(Snapshot::Postgres(p)) => p.info("data_directory"),
-            _ => None,
-        })
-}
-
-/// True when PostgreSQL writes its log to stderr (what the container's log stream
-/// carries): `log_destination` includes `stderr` and no logging collector takes it.
-fn logs_to_stderr(s: &PostgresSnapshot) -> bool {
-    s.info("logging_collector").is_none_or(|v| v != "on")
-        && s.info("log_destination")
-            .is_none_or(|d| d.split(',').any(|x| x.trim() == "stderr"))
-}
-
-/// For a PostgreSQL target without a log file that runs in a container and logs to
-/// stderr: its snapshot with the slow statements counted from the container's log stream
-/// (the second source of `pg_slow_queries_total`). `None` when that does not apply.
-pub fn postgres_with_container_log(
-    outcomes: &[Arc<TargetOutcome>],
-    target: &str,
-    s: &PostgresSnapshot,
-) -> Option<PostgresSnapshot> {
-    if s.slow_log.is_some() || !logs_to_stderr(s) {
-        return None;
-    }
-    let log = outcomes.iter().find_map(|o| match &o.result {
-        Ok(Snapshot::Docker(d)) => d.slow_logs.get(target),
-        _ => None,
-    })?;
-    let mut with = s.clone();
-    with.slow_log = Some(log.clone());
-    Some(with)
-}
-
-/// Every monitored target found in a container, with the mount that holds its data.
-pub fn target_data_mounts<'a>(
-    s: &'a DockerSnapshot,
-    outcomes: &[Arc<TargetOutcome>],
-) -> Vec<(&'a TargetContainer, DataMount)> {
-    s.containers
-        .iter()
-        .filter_map(|tc| {
-            let fallback = match tc.kind {
-                Kind::Redis => DataDirSource::Redis,
-                Kind::Postgres => DataDirSource::Postgres,
-                Kind::Docker => return None,
-            };
-            let dir = server_data_dir(outcomes, &tc.target, tc.kind);
-            Some((tc, data_mount(dir, fallback, &tc.container)))
-        })
-        .collect()
-}
 
 fn bool_label(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-/// Renders one Engine; `None` when the collection failed (`docker_up 0` only).
-pub fn render(s: Option<&DockerSnapshot>, outcomes: &[Arc<TargetOutcome>], f: &mut Families) {
+/// Renders one Engine; `None` when the collection failed (`docker_up 0` only). `targets`
+/// are the scrape's views, for the monitored servers found in containers.
+pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: &mut Families) {
     let Some(s) = s else {
         f.gauge("docker_up", UP_HELP, &[], 0.0);
         return;
@@ -146,11 +71,7 @@ pub fn render(s: Option<&DockerSnapshot>, outcomes: &[Arc<TargetOutcome>], f: &m
         }
     }
     if let Some(u) = usage {
-        let ts = u
-            .refreshed_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let ts = crate::clock::unix_seconds(u.refreshed_at);
         f.gauge(
             "docker_disk_usage_last_refresh_timestamp_seconds",
             "Unix time of the last successful /system/df refresh (volume sizes are this old).",
@@ -179,7 +100,14 @@ pub fn render(s: Option<&DockerSnapshot>, outcomes: &[Arc<TargetOutcome>], f: &m
         );
     }
 
-    for (tc, m) in target_data_mounts(s, outcomes) {
+    for t in targets {
+        let DataLocation::Found {
+            container: tc,
+            mount: m,
+        } = &t.data
+        else {
+            continue;
+        };
         let c = &tc.container;
         let service = c.service.as_deref().unwrap_or("");
         f.gauge(
@@ -221,15 +149,20 @@ pub fn render(s: Option<&DockerSnapshot>, outcomes: &[Arc<TargetOutcome>], f: &m
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::collectors::docker::{
-        ApiVersion, ContainerInfo, DiskUsage, FsCapacity, MatchedBy, MountPoint, Volume,
-        VolumeUsage,
+        ApiVersion, ContainerInfo, DiskUsage, FsCapacity, MatchedBy, MountPoint, TargetContainer,
+        Volume, VolumeUsage,
     };
-    use crate::collectors::redis::{RedisInfo, RedisSnapshot};
+    use crate::collectors::redis::{ConfigState, RedisInfo, RedisSnapshot};
+    use crate::collectors::{Kind, Snapshot};
+    use crate::outcome::TargetOutcome;
+    use crate::outcome::view::target_views;
     use std::collections::BTreeMap;
-    use std::time::{Duration, SystemTime};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     fn vol(name: &str, labels: &[(&str, &str)]) -> Volume {
         Volume {
@@ -335,15 +268,24 @@ mod tests {
         })
     }
 
+    /// Renders the Engine of `snapshot()` with the views of this scrape.
+    fn render_with(redis: Arc<TargetOutcome>) -> String {
+        let engine = Arc::new(TargetOutcome {
+            target: "docker".into(),
+            kind: Kind::Docker,
+            finished_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            result: Ok(Snapshot::Docker(snapshot())),
+        });
+        let outcomes = [redis, engine];
+        let mut f = Families::default();
+        render(Some(&snapshot()), &target_views(&outcomes), &mut f);
+        f.encode(Vec::new())
+    }
+
     #[test]
     fn renders_engine_volumes_and_mounts() {
-        let mut f = Families::default();
-        render(
-            Some(&snapshot()),
-            &[redis_outcome(Some("/srv/redis/db"))],
-            &mut f,
-        );
-        let text = f.encode(Vec::new());
+        let text = render_with(redis_outcome(Some("/srv/redis/db")));
         for line in [
             "docker_up 1",
             "docker_info{server_version=\"20.10.24\",api_version=\"1.41\",storage_driver=\"overlay2\"} 1",
@@ -372,9 +314,7 @@ mod tests {
 
     #[test]
     fn fallback_path_when_server_cannot_say() {
-        let mut f = Families::default();
-        render(Some(&snapshot()), &[redis_outcome(None)], &mut f);
-        let text = f.encode(Vec::new());
+        let text = render_with(redis_outcome(None));
         assert!(
             text.contains("path=\"/data\",path_source=\"convention\",mount_type=\"none\",volume=\"\",driver=\"\",rw=\"true\"} 1"),
             "{text}"

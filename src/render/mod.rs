@@ -7,8 +7,9 @@ mod docker;
 mod postgres;
 mod redis;
 
-use crate::collectors::Snapshot;
-use crate::scrape::ScrapeReport;
+use crate::checks::CheckResult;
+use crate::collectors::{CollectError, Kind, Snapshot};
+use crate::outcome::{ReloadStatus, ScrapeView};
 use prometheus::proto::{self, MetricType};
 use prometheus::{Encoder, TextEncoder};
 use std::collections::BTreeMap;
@@ -207,11 +208,11 @@ fn process_families() -> Vec<proto::MetricFamily> {
         .collect()
 }
 
-/// Renders one `/metrics` response from a scrape report and its check results.
+/// Renders one `/metrics` response from the view of a scrape and its check results.
 pub fn render(
-    report: &ScrapeReport,
-    checks: &[crate::checks::CheckResult],
-    reload: Option<&crate::http::ReloadStatus>,
+    view: &ScrapeView<'_>,
+    checks: &[CheckResult],
+    reload: Option<&ReloadStatus>,
 ) -> String {
     let mut f = Families::default();
     if let Some(r) = reload {
@@ -235,7 +236,8 @@ pub fn render(
         &[("version", crate::VERSION), ("revision", crate::REVISION)],
         1.0,
     );
-    for o in &report.outcomes {
+    for t in &view.targets {
+        let o = t.outcome;
         f.gauge(
             "persistence_exporter_scrape_duration_seconds",
             "Duration of the last collection of a target.",
@@ -244,28 +246,22 @@ pub fn render(
         );
         match (&o.result, o.kind) {
             (Ok(Snapshot::Redis(s)), _) => redis::render(&o.target, Some(s), &mut f),
-            (Err(_), crate::collectors::Kind::Redis) => redis::render(&o.target, None, &mut f),
+            (Err(_), Kind::Redis) => redis::render(&o.target, None, &mut f),
             (Ok(Snapshot::Postgres(s)), _) => {
-                // Slow statements from the container's log stream when there is no log file.
-                let streamed = docker::postgres_with_container_log(&report.outcomes, &o.target, s);
-                postgres::render(&o.target, Some(streamed.as_ref().unwrap_or(s)), &mut f)
+                postgres::render(&o.target, Some((s, t.slow_log)), &mut f)
             }
-            (Err(_), crate::collectors::Kind::Postgres) => {
-                postgres::render(&o.target, None, &mut f)
-            }
-            (Ok(Snapshot::Docker(s)), _) => docker::render(Some(s), &report.outcomes, &mut f),
-            (Err(_), crate::collectors::Kind::Docker) => {
-                docker::render(None, &report.outcomes, &mut f)
-            }
+            (Err(_), Kind::Postgres) => postgres::render(&o.target, None, &mut f),
+            (Ok(Snapshot::Docker(s)), _) => docker::render(Some(s), &view.targets, &mut f),
+            (Err(_), Kind::Docker) => docker::render(None, &view.targets, &mut f),
         }
     }
     // Every target gets its error series, at 0 until the first failure, so that rate()
     // and increase() work from the first failure on.
-    let mut errors = report.errors.clone();
-    for o in &report.outcomes {
-        for reason in ["timeout", "connect", "auth", "protocol", "query"] {
+    let mut errors = view.errors.clone();
+    for t in &view.targets {
+        for reason in CollectError::REASONS {
             errors
-                .entry((o.kind.as_str(), o.target.clone(), reason))
+                .entry((t.kind().as_str(), t.target().to_string(), reason))
                 .or_insert(0);
         }
     }

@@ -246,15 +246,21 @@ const STAT_DATABASE_HELP: &[(&str, &str, bool)] = &[
     ),
 ];
 
-/// Renders one PostgreSQL target; `None` means the target could not be scraped.
-pub(super) fn render(target: &str, snap: Option<&PostgresSnapshot>, f: &mut Families) {
+/// Renders one PostgreSQL target: its snapshot with the slow statements counted for it
+/// (from its log file or its container's log stream, see `outcome::view`); `None` means
+/// the target could not be scraped.
+pub(super) fn render(
+    target: &str,
+    snap: Option<(&PostgresSnapshot, Option<&slowlog::SlowLogSnapshot>)>,
+    f: &mut Families,
+) {
     f.gauge(
         "pg_up",
         "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).",
         &[("target", target)],
         if snap.is_some() { 1.0 } else { 0.0 },
     );
-    let Some(s) = snap else { return };
+    let Some((s, slow_log)) = snap else { return };
     let t = [("target", target)];
 
     // Server.
@@ -436,7 +442,7 @@ pub(super) fn render(target: &str, snap: Option<&PostgresSnapshot>, f: &mut Fami
     }
 
     // Slow statements logged by the server.
-    if let Some(log) = &s.slow_log {
+    if let Some(log) = slow_log {
         render_slow_log(target, s, log, f);
     }
 
@@ -558,6 +564,7 @@ fn render_slow_log(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::collectors::postgres::parse_main;
@@ -670,7 +677,7 @@ mod tests {
         );
         s.slow_log = Some(log);
         let mut f = Families::default();
-        render("pg1", Some(&s), &mut f);
+        render("pg1", Some((&s, s.slow_log.as_ref())), &mut f);
         render("pg2", None, &mut f);
         let text = f.encode(Vec::new());
         for line in [
@@ -719,7 +726,7 @@ mod tests {
             hidden: 0.0,
         };
         let mut f = Families::default();
-        render("t", Some(&s), &mut f);
+        render("t", Some((&s, None)), &mut f);
         let text = f.encode(Vec::new());
         assert!(text.contains("pg_stat_statements_calls_total{target=\"t\",queryid=\"42\"} 4"));
         assert!(text.contains("pg_stat_statements_mean_seconds{target=\"t\",queryid=\"42\"} 0.5"));

@@ -228,16 +228,19 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
         .map_err(|e| format!("cannot run: {e}"))?;
 
     // The read-only pass: the same scrape and evaluation as `check`.
-    let started = crate::http::unix_now();
+    let started = crate::clock::unix_now();
     let scraper = crate::scrape::Scraper::new(crate::collectors::build(&settings));
     let scrape = scraper
         .scrape(Instant::now() + settings.scrape_timeout)
         .await;
-    let checks: Vec<CheckResult> =
-        crate::checks::evaluate_outcomes(&scrape.outcomes, &settings.profiles(), started)
-            .into_iter()
-            .filter(|c| selected(&c.target))
-            .collect();
+    let checks: Vec<CheckResult> = crate::checks::evaluate_scrape(
+        &crate::outcome::view::target_views(&scrape.outcomes),
+        &settings.profiles(),
+        started,
+    )
+    .into_iter()
+    .filter(|c| selected(&c.target))
+    .collect();
     // The collectors (and the log followers the Docker one starts) are not needed again.
     drop(scraper);
     let containers = match scrape
@@ -349,7 +352,7 @@ async fn plan_target<'a>(
     docker: &Docker,
     mode: VerifyMode,
     server: marker::Server<'a>,
-    outcome: &crate::scrape::TargetOutcome,
+    outcome: &crate::outcome::TargetOutcome,
     found: Option<&ContainerInfo>,
 ) -> Step<'a> {
     let mut row = Row::new(&outcome.target, outcome.kind, mode);

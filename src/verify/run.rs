@@ -190,7 +190,7 @@ async fn recreate(
         let tmp = format!(
             "{}-pe-verify-old-{}",
             old.name,
-            crate::http::unix_now() as u64
+            crate::clock::unix_now() as u64
         );
         docker.rename(&old.id, &tmp).await?;
         progress.renamed_to = Some(tmp);

@@ -1118,7 +1118,7 @@ mod tests {
             slow_query_threshold: Duration::from_secs(1),
             statements_top_n: 10,
             container: None,
-            profile: crate::checks::profile::Profile::load("durable").unwrap(),
+            profile: crate::config::profile::Profile::load("durable").unwrap(),
             pinned_addr: None,
         }
     }

@@ -1,11 +1,39 @@
-//! Profiles: declarative YAML files that say which checks apply to a target, what they
-//! expect and how severe a failure is. `das-tern`, `durable` and `cache` ship in
-//! `profiles/` and are built into the binary; users can point at their own files.
+//! Profiles as data: declarative YAML files that say which checks apply to a target,
+//! what they expect and how severe a failure is. `das-tern`, `durable` and `cache` ship in
+//! `profiles/` and are built into the binary; users can point at their own files. Check
+//! ids parse into [`CheckId`]; what each check means and how it is evaluated lives in
+//! `checks`.
 
-use super::{CHECKS, Severity};
-use serde::Deserialize;
+use crate::check_id::CheckId;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// How bad a failing check is; also the `severity` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Data is being lost or will be lost on the next crash: page someone.
+    Critical,
+    /// Durability is weaker than declared: open a ticket.
+    Warning,
+    /// Worth knowing, never routed.
+    Info,
+}
+
+impl Severity {
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
 
 /// One check's settings within a profile (or a per-target override).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -34,16 +62,25 @@ pub struct CheckOverride {
 }
 
 /// A loaded profile.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     /// Name shown in the `check` report.
     pub name: String,
     /// What the profile is for.
-    #[serde(default)]
     pub description: String,
-    /// Check id → settings; checks not listed do not apply.
-    pub checks: BTreeMap<String, CheckSpec>,
+    /// Check → settings; checks not listed do not apply.
+    pub checks: BTreeMap<CheckId, CheckSpec>,
+}
+
+/// A profile file as written: check ids are still strings, so that every unknown one can
+/// be reported at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    checks: BTreeMap<String, CheckSpec>,
 }
 
 /// The profiles shipped with the exporter, by name.
@@ -59,16 +96,24 @@ pub const DEFAULT_PROFILE: &str = "durable";
 impl Profile {
     /// Parses and validates a profile; every problem is reported.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, Vec<String>> {
-        let p: Profile =
+        let file: ProfileFile =
             serde_yaml_ng::from_str(text).map_err(|e| vec![format!("profile {origin}: {e}")])?;
-        let errors: Vec<String> = p
-            .checks
-            .keys()
-            .filter(|id| !CHECKS.iter().any(|c| c.id == id.as_str()))
-            .map(|id| format!("profile {origin}: unknown check {id:?}"))
-            .collect();
+        let mut checks = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (id, spec) in file.checks {
+            match id.parse::<CheckId>() {
+                Ok(id) => {
+                    checks.insert(id, spec);
+                }
+                Err(e) => errors.push(format!("profile {origin}: {e}")),
+            }
+        }
         if errors.is_empty() {
-            Ok(p)
+            Ok(Profile {
+                name: file.name,
+                description: file.description,
+                checks,
+            })
         } else {
             Err(errors)
         }
@@ -101,15 +146,18 @@ impl Profile {
     ) -> Result<Profile, Vec<String>> {
         let mut errors = Vec::new();
         for (id, o) in overrides {
-            if !CHECKS.iter().any(|c| c.id == id.as_str()) {
-                errors.push(format!("{origin}: unknown check {id:?}"));
-                continue;
-            }
+            let id = match id.parse::<CheckId>() {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.push(format!("{origin}: {e}"));
+                    continue;
+                }
+            };
             if o.enabled == Some(false) {
-                self.checks.remove(id);
+                self.checks.remove(&id);
                 continue;
             }
-            match self.checks.get_mut(id) {
+            match self.checks.get_mut(&id) {
                 Some(spec) => {
                     if let Some(s) = o.severity {
                         spec.severity = s;
@@ -121,7 +169,7 @@ impl Profile {
                 None => match (&o.severity, &o.expect) {
                     (Some(severity), Some(expect)) => {
                         self.checks.insert(
-                            id.clone(),
+                            id,
                             CheckSpec {
                                 severity: *severity,
                                 expect: expect.clone(),
@@ -145,6 +193,7 @@ impl Profile {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -161,24 +210,24 @@ mod tests {
     fn das_tern_covers_the_seed_report() {
         let p = Profile::load("das-tern").unwrap();
         for id in [
-            "postgres_version_min",
-            "postgres_encoding",
-            "postgres_timezone",
-            "postgres_max_connections",
-            "postgres_slow_query_logging",
-            "postgres_data_on_named_volume",
-            "redis_version_min",
-            "redis_maxmemory",
-            "redis_maxmemory_policy",
-            "redis_rdb_snapshots",
-            "redis_aof_enabled",
-            "redis_aof_fsync",
-            "redis_auth_required",
-            "redis_data_on_named_volume",
+            CheckId::PostgresVersionMin,
+            CheckId::PostgresEncoding,
+            CheckId::PostgresTimezone,
+            CheckId::PostgresMaxConnections,
+            CheckId::PostgresSlowQueryLogging,
+            CheckId::PostgresDataOnNamedVolume,
+            CheckId::RedisVersionMin,
+            CheckId::RedisMaxmemory,
+            CheckId::RedisMaxmemoryPolicy,
+            CheckId::RedisRdbSnapshots,
+            CheckId::RedisAofEnabled,
+            CheckId::RedisAofFsync,
+            CheckId::RedisAuthRequired,
+            CheckId::RedisDataOnNamedVolume,
         ] {
-            assert!(p.checks.contains_key(id), "{id}");
+            assert!(p.checks.contains_key(&id), "{id}");
         }
-        assert_eq!(p.checks["redis_maxmemory"].expect, "512mb");
+        assert_eq!(p.checks[&CheckId::RedisMaxmemory].expect, "512mb");
     }
 
     #[test]
@@ -213,7 +262,34 @@ mod tests {
             !p.with_overrides(&o, "t")
                 .unwrap()
                 .checks
-                .contains_key("redis_auth_required")
+                .contains_key(&CheckId::RedisAuthRequired)
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_named_with_a_suggestion_and_all_reported() {
+        let e = Profile::parse(
+            "name: x\nchecks:\n  redis_aof_enable: {severity: info, expect: x}\n  postgres_fsynk: {severity: info, expect: x}\n",
+            "mine.yml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            vec![
+                "profile mine.yml: unknown check \"postgres_fsynk\" (did you mean \"postgres_fsync\"?)",
+                "profile mine.yml: unknown check \"redis_aof_enable\" (did you mean \"redis_aof_enabled\"?)",
+            ]
+        );
+        let o = BTreeMap::from([("redis_no_eviction".to_string(), CheckOverride::default())]);
+        let e = Profile::load("durable")
+            .unwrap()
+            .with_overrides(&o, "redis target \"r\"")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            vec![
+                "redis target \"r\": unknown check \"redis_no_eviction\" (did you mean \"redis_no_evictions\"?)"
+            ]
         );
     }
 
