@@ -12,9 +12,17 @@
 // alerts/README.md documents the defaults (its threshold table is this file in prose).
 {
   _config+:: {
-    // Selects the exporter's series in every alert and in the dashboards' `job`
-    // variable. Non-empty PromQL matchers (without braces).
+    // Selects the scrape job(s) of the exporter's own /metrics: `up` of
+    // PersistenceExporterDown / PersistenceExporterAbsent. Non-empty PromQL matchers
+    // (without braces). Set it to your job name, e.g. 'job="pe"'.
     persistenceExporterSelector: 'job="persistence_exporter"',
+
+    // Selects the exporter's data series (redis_*, pg_*, docker_*, persistence_*) in
+    // every other alert, recording rule and the dashboards' `job` variable. Empty by
+    // default: /probe jobs have other names (deploy/prometheus-probe.example.yml), and
+    // their series must alert too. Set it when another exporter exports the same names
+    // (redis_up of oliver006/redis_exporter), e.g. 'job=~"persistence_.*"'.
+    persistenceMetricsSelector: '',
 
     // The label that tells Prometheus servers / Kubernetes clusters apart (set it in
     // each Prometheus' `global.external_labels`). Alerts group and join by it and the

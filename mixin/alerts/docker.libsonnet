@@ -21,8 +21,8 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'DockerVolumeFilesystemAlmostFull',
             expr: |||
-              1 - docker_volumes_filesystem_avail_bytes{%(sel)s, full_ok!="true"}
-                    / docker_volumes_filesystem_size_bytes{%(sel)s, full_ok!="true"}
+              1 - docker_volumes_filesystem_avail_bytes{%(mselc)sfull_ok!="true"}
+                    / docker_volumes_filesystem_size_bytes{%(mselc)sfull_ok!="true"}
                 > %(dockerVolumeFilesystemFullRatio)s
             ||| % v,
             labels: { severity: 'warning' },
@@ -33,7 +33,7 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             alert: 'DockerVolumeFilesystemFillingUp',
-            expr: 'predict_linear(docker_volumes_filesystem_avail_bytes{%(sel)s, full_ok!="true"}[%(dockerVolumeFillingUpWindow)s], %(dockerVolumeFillingUpHorizonSeconds)s) < 0' % v,
+            expr: 'predict_linear(docker_volumes_filesystem_avail_bytes{%(mselc)sfull_ok!="true"}[%(dockerVolumeFillingUpWindow)s], %(dockerVolumeFillingUpHorizonSeconds)s) < 0' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Docker volumes on {{ $labels.instance }} predicted full within a day',

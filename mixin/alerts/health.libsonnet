@@ -17,7 +17,7 @@ local u = import '../lib/utils.libsonnet';
         rules: [
           {
             alert: 'RedisDown',
-            expr: 'redis_up{%(sel)s} == 0' % v,
+            expr: 'redis_up%(mb)s == 0' % v,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'Redis {{ $labels.target }} is down',
@@ -26,7 +26,7 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             alert: 'PostgresDown',
-            expr: 'pg_up{%(sel)s} == 0' % v,
+            expr: 'pg_up%(mb)s == 0' % v,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'PostgreSQL {{ $labels.target }} is down',
@@ -35,7 +35,7 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             alert: 'DockerEngineUnreachable',
-            expr: 'docker_up{%(sel)s} == 0' % v,
+            expr: 'docker_up%(mb)s == 0' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Docker Engine unreachable from {{ $labels.instance }}',
@@ -67,7 +67,7 @@ local u = import '../lib/utils.libsonnet';
             alert: 'PersistenceExporterScrapeErrors',
             expr: |||
               sum by (%(cl)s, job, instance, collector, target, reason) (
-                rate(persistence_exporter_scrape_errors_total{%(sel)s}[%(rateWindow)s])
+                rate(persistence_exporter_scrape_errors_total%(mb)s[%(rateWindow)s])
               ) > 0
             ||| % v,
             labels: { severity: 'warning' },

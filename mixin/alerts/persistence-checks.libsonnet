@@ -24,9 +24,9 @@ local u = import '../lib/utils.libsonnet';
       local failing(alert, severity, summary, tail) = {
         alert: alert,
         expr: |||
-          (persistence_check_ok{%(sel)s, severity="%(severity)s"} == 0)
+          (persistence_check_ok{%(mselc)sseverity="%(severity)s"} == 0)
             * on(%(cl)s, job, instance, target, check) group_left(expected)
-          persistence_check_info{%(sel)s}
+          persistence_check_info%(mb)s
         ||| % (v { severity: severity }),
         labels: { severity: severity },
         annotations: {
@@ -53,7 +53,7 @@ local u = import '../lib/utils.libsonnet';
           // (deploy/alertmanager.yml).
           {
             alert: 'PersistenceCheckUnknown',
-            expr: 'max by (%(cl)s, job, instance, target, check) (persistence_check_unknown{%(sel)s}) == 1' % v,
+            expr: 'max by (%(cl)s, job, instance, target, check) (persistence_check_unknown%(mb)s) == 1' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Persistence check {{ $labels.check }} cannot be evaluated on {{ $labels.target }}',

@@ -15,7 +15,7 @@ local u = import '../lib/utils.libsonnet';
           // archiver keeps failed_count rising; one transient failure does not last `for`.
           {
             alert: 'PostgresWalArchivingFailing',
-            expr: 'increase(pg_stat_archiver_failed_count{%(sel)s}[%(postgresArchiverFailedWindow)s]) > 0' % v,
+            expr: 'increase(pg_stat_archiver_failed_count%(mb)s[%(postgresArchiverFailedWindow)s]) > 0' % v,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'PostgreSQL {{ $labels.target }}: WAL archiving failing',
@@ -26,9 +26,9 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'PostgresConnectionsNearMax',
             expr: |||
-              sum by (%(cl)s, job, instance, target) (pg_stat_activity_count{%(sel)s})
+              sum by (%(cl)s, job, instance, target) (pg_stat_activity_count%(mb)s)
                 / on(%(cl)s, job, instance, target)
-              (pg_settings_max_connections{%(sel)s} - pg_settings_superuser_reserved_connections{%(sel)s})
+              (pg_settings_max_connections%(mb)s - pg_settings_superuser_reserved_connections%(mb)s)
                 > %(postgresConnectionsNearMaxRatio)s
             ||| % v,
             labels: { severity: 'warning' },
@@ -41,7 +41,7 @@ local u = import '../lib/utils.libsonnet';
           // pg_slow_queries gauge (in flight), whose rate means nothing.
           {
             alert: 'PostgresSlowQueries',
-            expr: 'sum by (%(cl)s, job, instance, target, datname) (rate(pg_slow_queries_total{%(sel)s}[%(rateWindow)s])) > %(postgresSlowQueriesPerSecond)s' % v,
+            expr: 'sum by (%(cl)s, job, instance, target, datname) (rate(pg_slow_queries_total%(mb)s[%(rateWindow)s])) > %(postgresSlowQueriesPerSecond)s' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'PostgreSQL {{ $labels.target }}/{{ $labels.datname }}: {{ $value | humanize }} slow queries per second',
@@ -51,7 +51,7 @@ local u = import '../lib/utils.libsonnet';
           // No `for`: a restart is an event; the alert resolves when the window passes.
           {
             alert: 'PostgresRestarted',
-            expr: 'changes(pg_postmaster_start_time_seconds{%(sel)s}[%(postgresRestartWindow)s]) > 0' % v,
+            expr: 'changes(pg_postmaster_start_time_seconds%(mb)s[%(postgresRestartWindow)s]) > 0' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'PostgreSQL {{ $labels.target }} restarted',
@@ -62,7 +62,7 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             alert: 'PostgresWalGrowing',
-            expr: 'delta(pg_wal_size_bytes{%(sel)s}[%(postgresWalGrowthWindow)s]) > %(postgresWalGrowthBytes)s' % v,
+            expr: 'delta(pg_wal_size_bytes%(mb)s[%(postgresWalGrowthWindow)s]) > %(postgresWalGrowthBytes)s' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'PostgreSQL {{ $labels.target }}: pg_wal keeps growing',

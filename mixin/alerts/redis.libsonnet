@@ -22,7 +22,7 @@ local u = import '../lib/utils.libsonnet';
           // the last BGSAVE failed: critical whatever the profile.
           {
             alert: 'RedisRdbBgsaveFailing',
-            expr: 'redis_rdb_last_bgsave_status{%(sel)s} == 0' % v,
+            expr: 'redis_rdb_last_bgsave_status%(mb)s == 0' % v,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'Redis {{ $labels.target }}: background save (BGSAVE) failing',
@@ -32,7 +32,7 @@ local u = import '../lib/utils.libsonnet';
           // A failed AOF write/fsync makes Redis refuse writes until it succeeds again.
           {
             alert: 'RedisAofWriteFailing',
-            expr: 'redis_aof_last_write_status{%(sel)s} == 0' % v,
+            expr: 'redis_aof_last_write_status%(mb)s == 0' % v,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'Redis {{ $labels.target }}: AOF writes failing',
@@ -41,7 +41,7 @@ local u = import '../lib/utils.libsonnet';
           },
           {
             alert: 'RedisAofRewriteFailing',
-            expr: 'redis_aof_last_bgrewrite_status{%(sel)s} == 0' % v,
+            expr: 'redis_aof_last_bgrewrite_status%(mb)s == 0' % v,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Redis {{ $labels.target }}: AOF rewrite failing',
@@ -52,9 +52,9 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'RedisNoRecentSave',
             expr: |||
-              (time() - redis_rdb_last_save_timestamp_seconds{%(sel)s} > %(redisNoRecentSaveSeconds)s)
-                and on(%(cl)s, job, instance, target) (redis_rdb_changes_since_last_save{%(sel)s} > 0)
-                and on(%(cl)s, job, instance, target) redis_config_key_value{%(sel)s, key="save", value!=""}
+              (time() - redis_rdb_last_save_timestamp_seconds%(mb)s > %(redisNoRecentSaveSeconds)s)
+                and on(%(cl)s, job, instance, target) (redis_rdb_changes_since_last_save%(mb)s > 0)
+                and on(%(cl)s, job, instance, target) redis_config_key_value{%(mselc)skey="save", value!=""}
             ||| % v,
             labels: { severity: 'warning' },
             annotations: {
@@ -69,9 +69,9 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'RedisEvictingPersistedKeys',
             expr: |||
-              (increase(redis_evicted_keys_total{%(sel)s}[%(redisEvictionWindow)s]) > 0)
+              (increase(redis_evicted_keys_total%(mb)s[%(redisEvictionWindow)s]) > 0)
                 * on(%(cl)s, job, instance, target) group_left(severity)
-              (0 * persistence_check_ok{%(sel)s, check="redis_no_evictions"} + 1)
+              (0 * persistence_check_ok{%(mselc)scheck="redis_no_evictions"} + 1)
             ||| % v,
             annotations: {
               summary: 'Redis {{ $labels.target }} evicts keys although its profile requires persistence',
@@ -83,10 +83,10 @@ local u = import '../lib/utils.libsonnet';
           {
             alert: 'RedisMemoryNearMaxmemory',
             expr: |||
-              (redis_memory_used_bytes{%(sel)s} / (redis_memory_max_bytes{%(sel)s} > 0) > %(redisMemoryNearMaxmemoryRatio)s)
+              (redis_memory_used_bytes%(mb)s / (redis_memory_max_bytes%(mb)s > 0) > %(redisMemoryNearMaxmemoryRatio)s)
                 and on(%(cl)s, job, instance, target) (
-                  redis_instance_info{%(sel)s, maxmemory_policy="noeviction"}
-                  or persistence_check_ok{%(sel)s, check="redis_no_evictions"}
+                  redis_instance_info{%(mselc)smaxmemory_policy="noeviction"}
+                  or persistence_check_ok{%(mselc)scheck="redis_no_evictions"}
                 )
             ||| % v,
             labels: { severity: 'warning' },

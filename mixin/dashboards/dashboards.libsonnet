@@ -6,7 +6,7 @@
 //     series without the label too), and every selector filtered by it;
 //   - `by (` / `on(` gain the cluster label, so equal target names in two clusters stay
 //     apart;
-//   - the `job` variable lists only jobs matching _config.persistenceExporterSelector;
+//   - the `job` variable lists only jobs matching _config.persistenceMetricsSelector;
 //   - uids, tags and the runbook / check-reference links from _config.
 local sources = {
   'persistence-overview.json': import 'persistence-overview.json',
@@ -39,9 +39,9 @@ local sources = {
        } else {})
     + (if std.objectHas(p, 'panels') then { panels: [fixPanel(x) for x in p.panels] } else {}),
 
+  local msel(extra) = std.join(', ', [m for m in [c.persistenceMetricsSelector, extra] if m != '']),
   local jobQuery =
-    'label_values(persistence_exporter_build_info{%s, %s=~"$cluster"}, job)'
-    % [c.persistenceExporterSelector, cl],
+    'label_values(persistence_exporter_build_info{%s}, job)' % msel('%s=~"$cluster"' % cl),
 
   local fixVariable(v) =
     if v.name == 'job' then v {
@@ -54,8 +54,9 @@ local sources = {
     }
     else v,
 
-  local clusterQuery = 'label_values(persistence_exporter_build_info{%s}, %s)'
-                       % [c.persistenceExporterSelector, cl],
+  local clusterQuery = if c.persistenceMetricsSelector == ''
+  then 'label_values(persistence_exporter_build_info, %s)' % cl
+  else 'label_values(persistence_exporter_build_info{%s}, %s)' % [c.persistenceMetricsSelector, cl],
   local clusterVariable = {
     name: 'cluster',
     label: 'Cluster',

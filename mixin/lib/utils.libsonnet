@@ -20,7 +20,16 @@
     [k]: $.num(c[k])
     for k in std.objectFields(c)
     if std.isNumber(c[k])
-  } + { sel: c.persistenceExporterSelector, cl: c.clusterLabel },
+  } + {
+    sel: c.persistenceExporterSelector,
+    msel: c.persistenceMetricsSelector,
+    // The metrics selector followed by ', ' (nothing when it is empty), for
+    // `metric{%(mselc)skey="value"}`.
+    mselc: if c.persistenceMetricsSelector == '' then '' else c.persistenceMetricsSelector + ', ',
+    // The metrics selector in braces (nothing when it is empty): `metric%(mb)s`.
+    mb: if c.persistenceMetricsSelector == '' then '' else '{' + c.persistenceMetricsSelector + '}',
+    cl: c.clusterLabel,
+  },
 
   num(x):: if x == std.floor(x) then '%d' % x else '%g' % x,
 }

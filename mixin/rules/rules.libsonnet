@@ -11,12 +11,12 @@ local u = import '../lib/utils.libsonnet';
         // Failing checks per cluster and severity: the overview's headline numbers.
         {
           record: '%(cl)s_severity:persistence_checks_failing:sum' % v,
-          expr: 'sum by (%(cl)s, severity) (persistence_checks_failing{%(sel)s})' % v,
+          expr: 'sum by (%(cl)s, severity) (persistence_checks_failing%(mb)s)' % v,
         },
         // Checks that cannot be evaluated, per cluster.
         {
           record: '%(cl)s:persistence_check_unknown:count' % v,
-          expr: 'count by (%(cl)s) (persistence_check_unknown{%(sel)s} == 1)' % v,
+          expr: 'count by (%(cl)s) (persistence_check_unknown%(mb)s == 1)' % v,
         },
         // Exporters scraped and up, per cluster.
         {

@@ -15,7 +15,7 @@ scripts/mixin --check
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-scripts/mixin --out "$tmp" --config '{persistenceExporterSelector: "job=\"pe\"", clusterLabel: "cluster"}'
+scripts/mixin --out "$tmp" --config '{persistenceExporterSelector: "job=\"pe\"", persistenceMetricsSelector: "job=\"pe\"", clusterLabel: "cluster"}'
 grep -q 'job="pe"' "$tmp/alerts/health.yml" || { echo "variant rendering lacks job=\"pe\"" >&2; exit 1; }
 if grep -rq 'persistence_exporter"' "$tmp/alerts"/*.yml; then
     echo "variant rendering still selects job=\"persistence_exporter\":" >&2
