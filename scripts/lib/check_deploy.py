@@ -89,8 +89,8 @@ def check_kubernetes(root, exporter):
                 bad(f"{f}: container {c['name']} does not expose the exporter's port 9631")
             for probe in ("readinessProbe", "livenessProbe"):
                 h = (c.get(probe) or {}).get("httpGet")
-                if h and (h.get("path") not in ("/metrics", "/") or h.get("port") not in ports and h.get("port") not in ports.values()):
-                    bad(f"{f}: {probe} {h} is not /metrics on a container port")
+                if h and (h.get("path") not in ("/-/healthy", "/-/ready", "/metrics") or h.get("port") not in ports and h.get("port") not in ports.values()):
+                    bad(f"{f}: {probe} {h} is not /-/healthy, /-/ready or /metrics on a container port")
             cfg = next((a.split("=", 1)[1] for a in c.get("args", []) if a.startswith("--config.file=")), None)
             for m in c.get("volumeMounts", []):
                 v = volumes.get(m["name"])
