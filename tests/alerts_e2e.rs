@@ -673,3 +673,147 @@ async fn alertmanager_routes_by_severity_and_inhibits_checks_of_a_down_target() 
         diag()
     );
 }
+
+/// Renders the mixin (`scripts/mixin --out`) with `config` merged into its `_config`;
+/// returns the directory holding `alerts/*.yml`.
+fn render_mixin(out: &Path, config: &str) -> PathBuf {
+    let status = Command::new(repo().join("scripts/mixin"))
+        .args(["--out", out.to_str().unwrap(), "--config", config])
+        .status()
+        .expect("scripts/mixin (needs jsonnet: scripts/setup)");
+    assert!(status.success(), "scripts/mixin --config {config} failed");
+    out.join("alerts")
+}
+
+/// Alerts Prometheus has right now as `(alertname, state, labels)`.
+async fn active_alerts(p: SocketAddr) -> Vec<(String, String, Value)> {
+    let body: Value = serde_json::from_str(&prometheus_alerts(p).await).unwrap_or_default();
+    body["data"]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap_or("").to_string(),
+                a["state"].as_str().unwrap_or("").to_string(),
+                a["labels"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The mixin rendered for a scrape job named `pe` whose targets carry `cluster="eu1"`
+/// (short `for` through `_config.forOverride`): while the exporter runs, Prometheus has
+/// no `PersistenceExporterAbsent` (the rules select the job that exists); once it is
+/// stopped, `PersistenceExporterDown` fires with the job and cluster labels, and still
+/// no `PersistenceExporterAbsent`.
+#[tokio::test(flavor = "multi_thread")]
+async fn renamed_job_with_cluster_label_has_no_absent_and_exporter_down_fires() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = render_mixin(
+        &tmp.path().join("mixin"),
+        &format!(r#"{{persistenceExporterSelector: 'job="pe"', forOverride: '{TEST_FOR}'}}"#),
+    );
+    let health = std::fs::read_to_string(rules.join("health.yml")).unwrap();
+    assert!(
+        health.contains(r#"absent(up{job=\"pe\"})"#)
+            && health.contains(&format!("for: \"{TEST_FOR}\"")),
+        "rendering did not take the config:\n{health}"
+    );
+    let redis = RedisServer::start(&[]);
+    let exporter = Exporter::start(&["--profile", "cache", "--redis.addr", &redis.url()]).await;
+
+    let dir = tmp.path().join("prometheus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         rule_files:\n  - {}/*.yml\n\
+         scrape_configs:\n  - job_name: pe\n    static_configs:\n      - targets: ['{}']\n        labels:\n          cluster: eu1\n",
+        rules.display(),
+        exporter.addr
+    );
+    std::fs::write(dir.join("prometheus.yml"), cfg).unwrap();
+    let addr = loopback();
+    let mut prom = Proc::spawn(
+        "prometheus",
+        &env_path("PE_PROMETHEUS"),
+        &[
+            "--config.file=prometheus.yml".into(),
+            "--storage.tsdb.path=data".into(),
+            format!("--web.listen-address={addr}"),
+            "--log.level=warn".into(),
+        ],
+        &dir,
+        addr,
+    );
+    prom.wait_ready().await;
+
+    // Until the first scrape, absent() is true and the alert may be pending: wait for
+    // the job's `up` series. From then on, several evaluations with the exporter up are
+    // long enough for a `for: 2s` absent() to fire if the rules looked for the wrong
+    // job. One that fired before the first scrape (a slow start) resolves at the next
+    // evaluation: after 3 s none may be left, pending or firing.
+    let t0 = Instant::now();
+    loop {
+        let body = http_get(
+            addr,
+            "/api/v1/query?query=up%7Bjob%3D%22pe%22%2Ccluster%3D%22eu1%22%7D%3D%3D1",
+            &[],
+        )
+        .await
+        .body;
+        if body.contains(r#""job":"pe""#) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "Prometheus never scraped the exporter as job pe: {body}\n{}",
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let t_up = Instant::now();
+    while t_up.elapsed() < Duration::from_secs(8) {
+        for (name, state, labels) in active_alerts(addr).await {
+            assert!(
+                name != "PersistenceExporterAbsent" || t_up.elapsed() < Duration::from_secs(3),
+                "{state} PersistenceExporterAbsent with job pe scraped: {labels:#}\n{}",
+                prom.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Stop the exporter: PersistenceExporterDown fires, with job and cluster.
+    exporter.stop().await;
+    let t1 = Instant::now();
+    let down = loop {
+        let alerts = active_alerts(addr).await;
+        for (name, _, labels) in &alerts {
+            assert_ne!(
+                name, "PersistenceExporterAbsent",
+                "PersistenceExporterAbsent although job pe is still a target: {labels:#}"
+            );
+        }
+        if let Some((_, _, labels)) = alerts
+            .iter()
+            .find(|(n, s, _)| n == "PersistenceExporterDown" && s == "firing")
+        {
+            break labels.clone();
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(30),
+            "PersistenceExporterDown did not fire within 30s: {alerts:#?}\n{}",
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for (k, v) in [("job", "pe"), ("cluster", "eu1"), ("severity", "critical")] {
+        assert_eq!(down[k].as_str(), Some(v), "label {k} in {down:#}");
+    }
+    eprintln!(
+        "job pe, cluster eu1: PersistenceExporterDown firing {:.1}s after the exporter stopped",
+        t1.elapsed().as_secs_f64()
+    );
+    drop(prom);
+}

@@ -4,8 +4,9 @@
 //! - structure: valid JSON, `schemaVersion` ≥ 39, a stable `uid`, only core non-Angular
 //!   panel types, a `datasource` variable (type `datasource`, query `prometheus`) used by
 //!   every panel and every target and no other datasource reference (no hard-coded uid,
-//!   no `__inputs`), `job`/`instance`/`target` query variables chained by job and
-//!   instance, every selector filtered by `$job` and `$instance`, every panel with a
+//!   no `__inputs`), `cluster`/`job`/`instance`/`target` query variables chained by
+//!   cluster, job and instance, every selector filtered by `$cluster`, `$job` and
+//!   `$instance`, every panel with a
 //!   title, a unit, thresholds and at least one target, unique panel ids, panels that do
 //!   not overlap, links to `docs/runbook.md` and `docs/checks.md`;
 //! - live: a real Prometheus (Debian `prometheus`) scrapes the in-process exporter every
@@ -17,6 +18,10 @@
 //!   the exporter's own scrape (with the PromQL extractor of the alert-rule test), with
 //!   `rate()`-like functions on counters only and `deriv()`-like ones on gauges only, and
 //!   every selector of a metric that carries a `target` label must filter on `$target`.
+//!
+//! - healthy: against an exporter whose targets all work, the panels built on a `> 0`
+//!   filter (collection errors, sessions by state, maxmemory) still return data, the
+//!   collection-errors panel a 0 per target instead of "No data".
 //!
 //! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test dashboards`
 
@@ -52,7 +57,7 @@ const DASHBOARDS: &[(&str, &str)] = &[
 const PANEL_TYPES: &[&str] = &["timeseries", "stat", "gauge", "table", "bargauge", "text"];
 
 /// Variables a query may use, besides Grafana's built-in intervals.
-const VARIABLES: &[&str] = &["job", "instance", "target"];
+const VARIABLES: &[&str] = &["cluster", "job", "instance", "target"];
 
 /// What the live test substitutes for Grafana's built-in interval variables: Prometheus
 /// scrapes every [`SCRAPE_INTERVAL`] and keeps about [`OBSERVE`] of data, so a rate
@@ -381,7 +386,7 @@ fn lint(d: &Dashboard, expected_uid: Option<&str>) -> Vec<String> {
         None => p("no `datasource` variable".into()),
     }
     for (name, needs) in [
-        ("job", &[][..]),
+        ("job", &["$cluster"][..]),
         ("instance", &["$job"][..]),
         ("target", &["$job", "$instance"][..]),
     ] {
@@ -416,9 +421,19 @@ fn lint(d: &Dashboard, expected_uid: Option<&str>) -> Vec<String> {
     }
     for v in &vars {
         let name = v["name"].as_str().unwrap_or("");
-        if !["datasource", "job", "instance", "target"].contains(&name) {
+        if !["datasource", "cluster", "job", "instance", "target"].contains(&name) {
             p(format!("unexpected variable {name}"));
         }
+    }
+
+    // The cluster variable (the mixin's clusterLabel): "All" must match series without
+    // the label too.
+    match var("cluster") {
+        Some(v) if v["type"] == "query" && v["includeAll"] == true && v["allValue"] == ".*" => {}
+        Some(v) => p(format!(
+            "variable cluster must be a query variable with includeAll and allValue \".*\": {v}"
+        )),
+        None => p("no `cluster` variable".into()),
     }
 
     // Links to the runbook and the check reference, which exist in the repository.
@@ -507,7 +522,11 @@ fn lint(d: &Dashboard, expected_uid: Option<&str>) -> Vec<String> {
                 }
             }
             for s in selectors(expr) {
-                for (label, value) in [("job", "$job"), ("instance", "$instance")] {
+                for (label, value) in [
+                    ("cluster", "$cluster"),
+                    ("job", "$job"),
+                    ("instance", "$instance"),
+                ] {
                     if !s.matchers.contains(&format!("{label}=~\"{value}\"")) {
                         p(format!(
                             "{here} target {r}: {} is not filtered by {label}=~\"{value}\"",
@@ -639,9 +658,20 @@ fn the_lint_catches_what_it_should() {
         (
             "not chained by $job",
             Box::new(|j| {
-                j["templating"]["list"][2]["query"]["query"] =
+                j["templating"]["list"][3]["query"]["query"] =
                     json!("label_values(persistence_exporter_build_info, instance)")
             }),
+        ),
+        (
+            "not filtered by cluster",
+            Box::new(|j| {
+                j["panels"][0]["targets"][0]["expr"] =
+                    json!("redis_up{job=~\"$job\", instance=~\"$instance\"}")
+            }),
+        ),
+        (
+            "variable cluster must be",
+            Box::new(|j| j["templating"]["list"][1]["allValue"] = json!("")),
         ),
         ("docs/runbook.md", Box::new(|j| j["links"] = json!([]))),
         (
@@ -902,7 +932,7 @@ async fn resolve_variables(
 ) -> (BTreeMap<&'static str, String>, Vec<String>) {
     let mut vars: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut targets = Vec::new();
-    for name in ["job", "instance", "target"] {
+    for name in ["cluster", "job", "instance", "target"] {
         let v = variables(&d.json)
             .into_iter()
             .find(|v| v["name"] == name)
@@ -918,6 +948,11 @@ async fn resolve_variables(
                 Vec::new()
             }
         };
+        if values.is_empty() && name == "cluster" {
+            // No `cluster` label (a single Prometheus): "All" is ".*", which matches.
+            vars.insert(name, ".*".into());
+            continue;
+        }
         if values.is_empty() {
             problems.push(format!(
                 "{}: variable ${name} ({q}) has no values (asked with match[]={sel:?})",
@@ -1145,4 +1180,110 @@ async fn every_panel_and_variable_query_returns_data() {
     );
     drop(prom);
     f.exporter.stop().await;
+}
+
+/// An exporter whose every collection works (a Redis with maxmemory, a PostgreSQL, no
+/// Docker): every panel query with a `> 0` filter still returns data, and the
+/// collection-errors panel shows one 0 per target instead of "No data".
+#[tokio::test(flavor = "multi_thread")]
+async fn filtered_panels_show_zero_on_a_healthy_exporter() {
+    let all = dashboards();
+    let tmp = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(&["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"]);
+    let pg = PgServer::start(17, &[]);
+    let yaml = format!(
+        "redis:\n  - name: redis-ok\n    addr: redis://127.0.0.1:{}\n    profile: cache\n\
+         postgres:\n  - name: postgres-ok\n    dsn: {}\n    profile: cache\n",
+        redis.port,
+        pg.dsn("postgres", "postgres"),
+    );
+    let cfg = write_config(tmp.path(), &yaml);
+    let exporter = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
+    let prom = start_prometheus(&tmp.path().join("prometheus"), exporter.addr).await;
+    let ready = r#"up{job="persistence_exporter"} == 1
+  and on() count_over_time(up{job="persistence_exporter"}[1m]) >= 6
+  and on() redis_up{target="redis-ok"} == 1
+  and on() pg_up{target="postgres-ok"} == 1"#;
+    let until = Instant::now() + Duration::from_secs(90);
+    let time = loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        if prom
+            .query(ready, Some(now))
+            .await
+            .is_ok_and(|r| !r.is_empty())
+        {
+            break now;
+        }
+        assert!(
+            Instant::now() < until,
+            "Prometheus has not scraped the healthy exporter:\n{}",
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+
+    // The targets the exporter keeps an error counter for (at 0 while healthy).
+    let scrape = exporter.scrape().await;
+    let error_targets: BTreeSet<String> = scrape
+        .all("persistence_exporter_scrape_errors_total", &[])
+        .iter()
+        .filter_map(|x| x.labels.get("target").cloned())
+        .collect();
+    assert!(
+        !error_targets.is_empty(),
+        "no persistence_exporter_scrape_errors_total series:\n{}",
+        scrape.text
+    );
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for d in all.iter().filter(|d| d.file != "docker-volumes.json") {
+        let (vars, targets) = resolve_variables(&prom, d, time, &mut problems).await;
+        for q in queries(d).iter().filter(|q| q.variable.is_none()) {
+            if !q.expr.contains("> 0") {
+                continue;
+            }
+            checked.push(q.place.clone());
+            let expr = substitute(&q.expr, &vars);
+            match prom.query(&expr, Some(time)).await {
+                Ok(rows) if rows.is_empty() => problems.push(format!(
+                    "{}: no data on a healthy exporter\n    {expr}",
+                    q.place
+                )),
+                Ok(rows) if q.place.contains("Exporter collection errors") => {
+                    // Every target the `$target` variable offers that has an error counter.
+                    for t in error_targets.iter().filter(|t| targets.contains(t)) {
+                        if !rows
+                            .iter()
+                            .any(|r| r["metric"]["target"] == t.as_str() && r["value"][1] == "0")
+                        {
+                            problems.push(format!("{}: no 0 for {t}: {rows:?}", q.place));
+                        }
+                    }
+                    if rows.iter().any(|r| r["value"][1] != "0") {
+                        problems.push(format!(
+                            "{}: errors on a healthy exporter: {rows:?}",
+                            q.place
+                        ));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{}: {e}\n    {expr}", q.place)),
+            }
+        }
+    }
+    eprintln!("`> 0` panel queries checked on a healthy exporter: {checked:#?}");
+    assert!(
+        checked
+            .iter()
+            .any(|p| p.contains("Exporter collection errors")),
+        "the collection-errors panel was not checked: {checked:?}"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    drop(prom);
+    exporter.stop().await;
+    drop(pg);
+    drop(redis);
 }

@@ -20,6 +20,9 @@ the files agree with each other where a mismatch would only show at `docker comp
   dashboards; every datasource URL points at a compose service;
 - postgres: the init scripts are mounted at /docker-entrypoint-initdb.d and every secret
   they read is given to the postgres service.
+
+With `--kubernetes ROOT EXPORTER_BINARY` instead, checks deploy/kubernetes/*.yaml (see
+check_kubernetes below): every manifest parses, and they refer only to things that exist.
 """
 
 import glob
@@ -30,6 +33,164 @@ import sys
 from urllib.parse import urlsplit
 
 import yaml
+
+
+def check_kubernetes(root, exporter):
+    """deploy/kubernetes/: every manifest parses; the Deployment mounts the ConfigMap key
+    its --config.file names and the Secret keys every password_file reads; the
+    Service, ServiceMonitor and Probe use the exporter's port 9631, /metrics and /probe;
+    Probe modules exist in the config and Probe targets pass its allowed_targets; the
+    PrometheusRule holds the groups of alerts/*.yml; the config passes
+    `persistence_exporter --config.check` (password files pointed at temporary copies)."""
+    import fnmatch
+    import subprocess
+    import tempfile
+
+    kdir = os.path.join(root, "deploy", "kubernetes")
+    problems = []
+    bad = problems.append
+    docs = []
+    for f in sorted(glob.glob(os.path.join(kdir, "*.yaml"))):
+        try:
+            for d in yaml.safe_load_all(open(f)):
+                if d is None:
+                    continue
+                for k in ("apiVersion", "kind"):
+                    if not d.get(k):
+                        bad(f"{os.path.relpath(f, root)}: a document without {k}")
+                if not (d.get("metadata") or {}).get("name"):
+                    bad(f"{os.path.relpath(f, root)}: {d.get('kind')} without metadata.name")
+                docs.append((os.path.relpath(f, root), d))
+        except yaml.YAMLError as e:
+            bad(f"{os.path.relpath(f, root)}: not YAML: {e}")
+    by_kind = {}
+    for f, d in docs:
+        by_kind.setdefault(d.get("kind"), []).append((f, d))
+    for kind in ("Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "Probe", "PrometheusRule"):
+        if kind not in by_kind:
+            bad(f"deploy/kubernetes: no {kind}")
+    if problems:
+        return problems
+
+    configmaps = {d["metadata"]["name"]: d for _, d in by_kind["ConfigMap"]}
+    secrets = {d["metadata"]["name"]: d for _, d in by_kind["Secret"]}
+    services = {d["metadata"]["name"]: (f, d) for f, d in by_kind["Service"]}
+
+    config_text = None
+    secret_files = {}  # path in the container -> secret value
+    for f, dep in by_kind["Deployment"]:
+        pod = dep["spec"]["template"]
+        if dep["spec"]["selector"]["matchLabels"].items() - pod["metadata"]["labels"].items():
+            bad(f"{f}: selector does not match the pod labels")
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        for c in pod["spec"]["containers"]:
+            ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+            if 9631 not in ports.values():
+                bad(f"{f}: container {c['name']} does not expose the exporter's port 9631")
+            for probe in ("readinessProbe", "livenessProbe"):
+                h = (c.get(probe) or {}).get("httpGet")
+                if h and (h.get("path") not in ("/-/healthy", "/-/ready", "/metrics") or h.get("port") not in ports and h.get("port") not in ports.values()):
+                    bad(f"{f}: {probe} {h} is not /-/healthy, /-/ready or /metrics on a container port")
+            cfg = next((a.split("=", 1)[1] for a in c.get("args", []) if a.startswith("--config.file=")), None)
+            for m in c.get("volumeMounts", []):
+                v = volumes.get(m["name"])
+                if v is None:
+                    bad(f"{f}: volumeMount {m['name']} has no volume")
+                    continue
+                if "configMap" in v:
+                    cm = configmaps.get(v["configMap"]["name"])
+                    if cm is None:
+                        bad(f"{f}: ConfigMap {v['configMap']['name']} is not in deploy/kubernetes")
+                        continue
+                    key = m.get("subPath")
+                    if key and key not in cm.get("data", {}):
+                        bad(f"{f}: ConfigMap {v['configMap']['name']} has no key {key}")
+                    if key and cfg == m["mountPath"]:
+                        config_text = cm["data"][key]
+                    elif not key and cfg and cfg.startswith(m["mountPath"].rstrip("/") + "/"):
+                        config_text = cm.get("data", {}).get(cfg[len(m["mountPath"].rstrip("/")) + 1:])
+                if "secret" in v:
+                    sec = secrets.get(v["secret"]["secretName"])
+                    if sec is None:
+                        bad(f"{f}: Secret {v['secret']['secretName']} is not in deploy/kubernetes")
+                        continue
+                    for k, val in {**(sec.get("stringData") or {}), **(sec.get("data") or {})}.items():
+                        secret_files[m["mountPath"].rstrip("/") + "/" + k] = val
+            if config_text is None:
+                bad(f"{f}: --config.file {cfg} is not a mounted ConfigMap key")
+                return problems
+
+    config = yaml.safe_load(config_text)
+    modules = (config.get("probe") or {}).get("modules") or {}
+    allowed = (config.get("probe") or {}).get("allowed_targets") or []
+    for name, m in modules.items():
+        pf = m.get("password_file")
+        if pf and pf not in secret_files:
+            bad(f"ConfigMap: module {name} reads {pf}, which no mounted Secret key provides")
+
+    def service_port(host_port, what):
+        host, _, port = host_port.rpartition(":")
+        svc = services.get(host.split(".")[0])
+        if svc is None:
+            bad(f"{what}: {host} is not a Service in deploy/kubernetes")
+        elif int(port or 0) not in [p["port"] for p in svc[1]["spec"]["ports"]] or port != "9631":
+            bad(f"{what}: port {port} is not the exporter Service's 9631")
+
+    for f, sm in by_kind["ServiceMonitor"]:
+        sel = sm["spec"]["selector"]["matchLabels"]
+        matched = [n for n, (_, s) in services.items() if sel.items() <= s["metadata"]["labels"].items()]
+        if not matched:
+            bad(f"{f}: selector {sel} matches no Service")
+        for ep in sm["spec"]["endpoints"]:
+            names = [p.get("name") for n in matched for p in services[n][1]["spec"]["ports"]]
+            if ep.get("port") not in names:
+                bad(f"{f}: endpoint port {ep.get('port')} is not a port name of {matched}")
+            if ep.get("path", "/metrics") != "/metrics":
+                bad(f"{f}: endpoint path {ep.get('path')} is not /metrics")
+    for f, pr in by_kind["Probe"]:
+        spec = pr["spec"]
+        service_port(spec["prober"]["url"], f"{f} prober")
+        if spec["prober"].get("path") != "/probe":
+            bad(f"{f}: prober path {spec['prober'].get('path')} is not /probe")
+        if spec.get("module") not in modules:
+            bad(f"{f}: module {spec.get('module')} is not in the ConfigMap's probe.modules {sorted(modules)}")
+        for t in spec["targets"]["staticConfig"]["static"]:
+            if not any(fnmatch.fnmatchcase(t.lower(), p.lower()) for p in allowed):
+                bad(f"{f}: target {t} is not in the ConfigMap's allowed_targets")
+    alert_groups = []
+    for a in sorted(glob.glob(os.path.join(root, "alerts", "*.yml"))):
+        alert_groups += [g["name"] for g in yaml.safe_load(open(a))["groups"]]
+    for f, pr in by_kind["PrometheusRule"]:
+        got = [g["name"] for g in pr["spec"]["groups"]]
+        if sorted(got) != sorted(alert_groups):
+            bad(f"{f}: groups {sorted(got)} are not those of alerts/*.yml {sorted(alert_groups)}")
+
+    # The config as the exporter reads it, password files pointed at temporary copies.
+    with tempfile.TemporaryDirectory() as tmp:
+        text = config_text
+        for path, val in secret_files.items():
+            local = os.path.join(tmp, os.path.basename(path))
+            with open(local, "w") as fh:
+                fh.write(val + "\n")
+            text = text.replace(path, local)
+        cfg_path = os.path.join(tmp, "persistence_exporter.yml")
+        with open(cfg_path, "w") as fh:
+            fh.write(text)
+        r = subprocess.run([exporter, "--config.check", "--config.file", cfg_path],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            bad(f"ConfigMap config fails --config.check (exit {r.returncode}): {r.stdout}{r.stderr}")
+        else:
+            print(f"  kubernetes: ConfigMap config passes --config.check ({len(modules)} modules)")
+    print(f"  kubernetes: {len(docs)} manifests: " + ", ".join(sorted(by_kind)))
+    return problems
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--kubernetes":
+    found = check_kubernetes(os.path.realpath(sys.argv[2]), sys.argv[3])
+    for e in found:
+        print(f"deploy/kubernetes: {e}", file=sys.stderr)
+    sys.exit(1 if found else 0)
 
 ROOT = os.path.realpath(sys.argv[1])
 compose = yaml.safe_load(sys.stdin)

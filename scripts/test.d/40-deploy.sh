@@ -4,7 +4,10 @@
 #   scripts/lib/check_deploy.py         what the services mount/build/read exists in the
 #                                       repo, and the files agree with each other
 #   promtool check config               deploy/prometheus.yml (every alerts/*.yml loaded)
-#                                       and deploy/prometheus-probe.example.yml
+#                                       and deploy/prometheus-probe.example.yml, and
+#                                       docs/examples/prometheus-*.yml (docs/scaling.md)
+#   check_deploy.py --kubernetes        deploy/kubernetes/*.yaml parse and refer only to
+#                                       what exists; the ConfigMap passes --config.check
 #   Docker build context                the context the Dockerfile compiles from (after
 #                                       .dockerignore, as the Docker CLI sends it) holds
 #                                       every file the crate needs: `cargo check` on it
@@ -66,6 +69,25 @@ for cfg in deploy/prometheus.yml deploy/prometheus-probe.example.yml; do
         exit 1
     }
 done
+
+# The scaling examples of docs/scaling.md: every Prometheus config passes promtool, the
+# Swarm stack file parses.
+for cfg in docs/examples/prometheus-*.yml; do
+    echo "promtool check config $cfg"
+    out="$("$PROMTOOL" check config "$cfg" 2>&1)" || {
+        printf '%s\n' "$out" >&2
+        exit 1
+    }
+done
+python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["services"]["persistence_exporter"]["deploy"]["mode"] == "global"' \
+    docs/examples/swarm-stack.yml
+
+# deploy/kubernetes/: manifests parse and refer only to what exists; the ConfigMap's
+# exporter config passes --config.check.
+EXPORTER_BIN="${PE_EXPORTER_BIN:-$ROOT/target/debug/persistence_exporter}"
+[[ -x "$EXPORTER_BIN" ]] || cargo build --quiet --bin persistence_exporter
+echo "kubernetes manifests (scripts/lib/check_deploy.py --kubernetes)"
+python3 scripts/lib/check_deploy.py --kubernetes "$ROOT" "$EXPORTER_BIN"
 
 # The Dockerfile's default path compiles from the build context; CI builds the image from
 # a prebuilt binary instead (no Rust image without a registry). So check here that the
