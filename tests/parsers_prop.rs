@@ -722,6 +722,23 @@ proptest! {
     }
 
     #[test]
+    fn scrape_budget_never_panics_on_any_header(
+        h in prop_oneof![
+            any::<String>(),
+            any::<f64>().prop_map(|f| f.to_string()),
+            Just("1e300".to_string()),
+            Just("1e20".to_string()),
+            Just("-1".to_string()),
+            Just("NaN".to_string()),
+            Just("inf".to_string()),
+        ],
+        configured_ms in 1u64..86_400_000,
+    ) {
+        let configured = Duration::from_millis(configured_ms);
+        prop_assert!(scrape_budget(configured, Some(&h)) <= configured);
+    }
+
+    #[test]
     fn scrape_budget_ignores_non_numbers(h in "[^0-9.eEinfINFa]*") {
         let configured = Duration::from_secs(10);
         prop_assert_eq!(scrape_budget(configured, Some(&h)), configured);
