@@ -81,7 +81,9 @@ fn an_unreachable_redis_with_docker_answering_exits_3_and_is_reported_once() {
     let name = dead.trim_start_matches("redis://").to_string();
     let (code, out, err) = check(&["--redis.addr", &dead, "--docker.host", DOCKER]);
     assert_eq!(code, Some(3), "{out}\n{err}");
-    assert!(out.contains(&format!("{name} (Redis, profile durable): UNREACHABLE (connect)")));
+    assert!(out.contains(&format!(
+        "{name} (Redis, profile durable): UNREACHABLE (connect)"
+    )));
     // The error itself is printed exactly once, in the log line naming the target.
     let all = format!("{out}{err}");
     assert_eq!(all.matches("Connection refused").count(), 1, "{all}");
@@ -90,7 +92,11 @@ fn an_unreachable_redis_with_docker_answering_exits_3_and_is_reported_once() {
     assert!(down[0].contains("msg=\"Target down\""), "{err}");
     assert!(!err.contains("built-in default"), "{err}");
     for l in out.lines() {
-        assert!(l.chars().count() <= 120, "{} columns: {l}", l.chars().count());
+        assert!(
+            l.chars().count() <= 120,
+            "{} columns: {l}",
+            l.chars().count()
+        );
     }
     // Only the configured Redis, unreachable: nothing answered at all.
     let (code, _, _) = check(&["--redis.addr", &dead]);
@@ -110,7 +116,8 @@ fn redis_up_postgres_down_exits_3_and_the_report_shows_both() {
         DOCKER,
     ];
     let (code, out, err) = check(&[&["--output", "json"], &args[..]].concat());
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert!(doc["summary"]["unknown"].as_u64().unwrap() >= 6, "{out}");
     let failed = doc["summary"]["failed"].as_u64().unwrap();
     // Redis without a password fails redis_auth_required: a failure outranks blindness.
@@ -133,26 +140,46 @@ fn redis_up_postgres_down_exits_3_and_the_report_shows_both() {
     .unwrap();
     let (code, out, err) = check(&[&["--profile", profile.to_str().unwrap()], &args[..]].concat());
     assert_eq!(code, Some(3), "{out}\n{err}");
-    assert!(out.contains("2 checks: 1 passed, 0 failed, 1 unknown"), "{out}");
+    assert!(
+        out.contains("2 checks: 1 passed, 0 failed, 1 unknown"),
+        "{out}"
+    );
 
     // The Markdown report: heading, UTC date, version, profile, one section per target.
     let (_, md, _) = check(
         &[
-            &["--output", "markdown", "--profile", profile.to_str().unwrap()],
+            &[
+                "--output",
+                "markdown",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
             &args[..],
         ]
         .concat(),
     );
-    assert!(md.starts_with("# Persistence Verification Report\n"), "{md}");
+    assert!(
+        md.starts_with("# Persistence Verification Report\n"),
+        "{md}"
+    );
     assert!(md.contains(" UTC"), "{md}");
-    assert!(md.contains(&format!("persistence_exporter {}", env!("CARGO_PKG_VERSION"))));
+    assert!(md.contains(&format!(
+        "persistence_exporter {}",
+        env!("CARGO_PKG_VERSION")
+    )));
     assert!(md.contains("**Profile(s):** `lenient`"), "{md}");
     assert!(md.contains("## Executive Summary"), "{md}");
     assert!(md.contains("**Status:** ❔ INCOMPLETE"), "{md}");
-    assert!(md.contains(&format!("## Redis: `{}`", redis.target())), "{md}");
+    assert!(
+        md.contains(&format!("## Redis: `{}`", redis.target())),
+        "{md}"
+    );
     assert!(md.contains("## PostgreSQL: `127.0.0.1:"), "{md}");
     assert!(md.contains("❌ **Unreachable:**"), "{md}");
-    assert!(md.contains("## Docker Engine: `unix:///var/run/docker.sock`"), "{md}");
+    assert!(
+        md.contains("## Docker Engine: `unix:///var/run/docker.sock`"),
+        "{md}"
+    );
     assert!(
         md.contains("| Append-only file (appendonly) | ✅ PASS | yes | yes | warning | [`redis_aof_enabled`](docs/checks.md#redis_aof_enabled) |"),
         "{md}"
@@ -241,7 +268,10 @@ fn state_changes_are_logged_once_with_the_same_keys_in_both_formats() {
         let mut redis = RedisServer::start(&[]);
         let name = redis.target();
         let port = free_port();
-        let child = serve(&["--redis.addr", &redis.url(), "--log.format", format], port);
+        let child = serve(
+            &["--redis.addr", &redis.url(), "--log.format", format],
+            port,
+        );
         assert!(scrape(port).contains(&format!("redis_up{{target=\"{name}\"}} 1")));
         redis.kill();
         assert!(scrape(port).contains(&format!("redis_up{{target=\"{name}\"}} 0")));
@@ -261,7 +291,10 @@ fn state_changes_are_logged_once_with_the_same_keys_in_both_formats() {
             }
             assert!(l["ts"].as_str().unwrap().ends_with('Z'), "{l:?}");
             assert!(
-                l["source"].as_str().unwrap().starts_with("persistence_exporter"),
+                l["source"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("persistence_exporter"),
                 "{l:?}"
             );
             for gone in ["timestamp", "message"] {
@@ -327,8 +360,11 @@ fn parse_line(format: &str, line: &str) -> serde_json::Map<String, serde_json::V
 #[test]
 fn readme_flag_table_agrees_with_clap() {
     use clap::CommandFactory;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("| Flag | Default | Meaning |").expect("flag table");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("| Flag | Default | Meaning |")
+        .expect("flag table");
     let rows: Vec<(String, String)> = readme[start..]
         .lines()
         .skip(2)
@@ -356,6 +392,8 @@ fn readme_flag_table_agrees_with_clap() {
             .find(|(f, _)| *f == flag)
             .unwrap_or_else(|| panic!("{flag} is not in the README flag table"));
         match defaults.as_slice() {
+            // A boolean flag (clap's implicit `false`) is "off" in the README.
+            [d] if d == "false" => assert_eq!(row.1, "off", "{flag}: a switch is off by default"),
             [d] => assert_eq!(row.1, format!("`{d}`"), "{flag}: README vs clap default"),
             [] => assert!(
                 row.1.is_empty() || row.1 == "off" || row.1.starts_with("none"),
@@ -367,6 +405,9 @@ fn readme_flag_table_agrees_with_clap() {
         flags.push(flag);
     }
     for (f, _) in &rows {
-        assert!(flags.contains(f), "README lists {f}, which clap does not know");
+        assert!(
+            flags.contains(f),
+            "README lists {f}, which clap does not know"
+        );
     }
 }
