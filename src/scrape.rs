@@ -297,12 +297,9 @@ async fn run_collection(
         }
     };
     let duration = start.elapsed();
-    match &result {
-        Ok(_) => {
-            tracing::debug!(collector = slot.kind.as_str(), target_name = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
-        }
-        // Failures are logged by `log_outcome`, which knows the previous state.
-        Err(_) => {}
+    // Failures are logged by `log_outcome`, which knows the previous state.
+    if result.is_ok() {
+        tracing::debug!(collector = slot.kind.as_str(), target = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
     }
     Arc::new(TargetOutcome {
         target: slot.name.clone(),

@@ -238,7 +238,7 @@ fn serve(args: &[&str], port: u16) -> std::process::Child {
 }
 
 /// SIGTERM (by PID), wait, and return stderr.
-fn stop(mut child: std::process::Child) -> String {
+fn stop(child: std::process::Child) -> String {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
