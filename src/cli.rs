@@ -29,12 +29,14 @@ pub enum LogLevel {
 
 /// persistence_exporter: exports PostgreSQL, Redis and Docker volume persistence state
 /// for Prometheus.
+///
+/// The `--web.*` flags belong to the exporter itself and are not global: `check` and
+/// `verify` serve nothing, so their `--help` lists only the target and config flags.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "persistence_exporter", version, about, long_about = None)]
 pub struct Cli {
     /// Address to listen on for the web interface and telemetry (`:9631` = all interfaces).
     #[arg(
-        global = true,
         long = "web.listen-address",
         env = "PERSISTENCE_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = ":9631"
@@ -43,7 +45,6 @@ pub struct Cli {
 
     /// Path under which to expose metrics.
     #[arg(
-        global = true,
         long = "web.telemetry-path",
         env = "PERSISTENCE_EXPORTER_WEB_TELEMETRY_PATH",
         default_value = "/metrics"
@@ -52,7 +53,6 @@ pub struct Cli {
 
     /// Maximum number of scrapes served at once; more get 503 (0 = no limit).
     #[arg(
-        global = true,
         long = "web.max-requests",
         env = "PERSISTENCE_EXPORTER_WEB_MAX_REQUESTS",
         default_value_t = 40
@@ -60,17 +60,12 @@ pub struct Cli {
     pub max_requests: usize,
 
     /// exporter-toolkit web configuration file (TLS, client certificates, basic auth).
-    #[arg(
-        global = true,
-        long = "web.config.file",
-        env = "PERSISTENCE_EXPORTER_WEB_CONFIG_FILE"
-    )]
+    #[arg(long = "web.config.file", env = "PERSISTENCE_EXPORTER_WEB_CONFIG_FILE")]
     pub web_config_file: Option<PathBuf>,
 
     /// Enable `POST /-/reload` over HTTP (off by default, as in Prometheus; SIGHUP always
     /// reloads).
     #[arg(
-        global = true,
         long = "web.enable-lifecycle",
         env = "PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE"
     )]
@@ -201,11 +196,24 @@ pub struct Cli {
     pub docker_disk_usage_interval: std::time::Duration,
 }
 
+/// The exit-code table, shown by `check --help` and kept equal to the
+/// README's table (the `check` command implements them in `report`).
+pub const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  Every target answered and no check failed (UNKNOWN checks of a target that
+     answered, e.g. without a Docker Engine, are listed but do not fail the run).
+  1  A check failed; with --fail-on-unknown, also when a check is UNKNOWN.
+  2  Usage or configuration error, or no target answered at all.
+  3  A Redis, PostgreSQL or Docker target could not be reached (the others
+     answered): its checks are UNKNOWN, so the audit is incomplete.";
+
 /// Subcommands.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
-    /// Audit the configured targets once, print the requirement table, and exit:
-    /// 0 nothing fails, 1 a check fails, 2 usage/config error or no target reachable.
+    /// Audit the configured targets once, print the requirement table or report, and exit
+    /// (0 all answered and nothing fails, 1 a check fails, 2 usage/config error or nothing
+    /// answered, 3 a target could not be reached).
+    #[command(after_help = CHECK_EXIT_CODES)]
     Check(CheckArgs),
     /// Prove that each Redis/PostgreSQL target in a Docker container keeps its data: write
     /// a marker, re-create (or restart) the container, read the marker back. Restarts the
@@ -266,7 +274,8 @@ pub struct VerifyArgs {
 pub enum OutputFormat {
     /// Aligned plain-text table.
     Table,
-    /// Markdown table, to paste into a verification report.
+    /// Markdown report (`check`: summary and one requirement table per target), to keep
+    /// as a verification report.
     Markdown,
     /// JSON, for scripts.
     Json,
@@ -278,7 +287,8 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value = "table")]
     pub output: OutputFormat,
-    /// Exit 1 when a check is unknown, not only when one fails.
+    /// Exit 1 when a check is unknown, not only when one fails (an unreachable target
+    /// exits 3 without it).
     #[arg(long = "fail-on-unknown")]
     pub fail_on_unknown: bool,
 }

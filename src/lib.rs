@@ -80,6 +80,7 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    logging::log_default_targets(&settings);
     if let Some(cli::Command::Check(args)) = &cli.command {
         return report::run_check(&settings, args).await;
     }

@@ -229,7 +229,8 @@ impl Scraper {
                         if let Err(e) = &outcome.result {
                             *lock(&task_slot.errors).entry(e.reason()).or_insert(0) += 1;
                         }
-                        *lock(&task_slot.last) = Some(outcome.clone());
+                        let previous = lock(&task_slot.last).replace(outcome.clone());
+                        log_outcome(&task_slot, previous.as_deref(), &outcome);
                         let mut flight = lock(&task_slot.flight);
                         if flight.as_ref().is_some_and(|(g, _)| *g == id) {
                             *flight = None;
@@ -296,13 +297,9 @@ async fn run_collection(
         }
     };
     let duration = start.elapsed();
-    match &result {
-        Ok(_) => {
-            tracing::debug!(collector = slot.kind.as_str(), target_name = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
-        }
-        Err(e) => {
-            tracing::warn!(collector = slot.kind.as_str(), target_name = %slot.name, reason = e.reason(), error = %e, "Collection failed")
-        }
+    // Failures are logged by `log_outcome`, which knows the previous state.
+    if result.is_ok() {
+        tracing::debug!(collector = slot.kind.as_str(), target = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
     }
     Arc::new(TargetOutcome {
         target: slot.name.clone(),
@@ -311,6 +308,31 @@ async fn run_collection(
         duration,
         result,
     })
+}
+
+/// Logs one line when the target changes state (first collection included): "Target up"
+/// at info, "Target down" at warn with the reason and error. While it stays down, every
+/// further failure logs "Collection failed" at warn, as before; while it stays up, nothing.
+fn log_outcome(slot: &TargetSlot, previous: Option<&TargetOutcome>, outcome: &TargetOutcome) {
+    let was_up = previous.map(|p| p.result.is_ok());
+    let kind = slot.kind.as_str();
+    match (&outcome.result, was_up) {
+        (Ok(_), Some(true)) => {}
+        (Ok(_), _) => {
+            let reason = if was_up.is_some() {
+                "recovered"
+            } else {
+                "first collection"
+            };
+            tracing::info!(target = %slot.name, kind, reason, "Target up")
+        }
+        (Err(e), Some(false)) => {
+            tracing::warn!(target = %slot.name, kind, reason = e.reason(), error = %e, "Collection failed")
+        }
+        (Err(e), _) => {
+            tracing::warn!(target = %slot.name, kind, reason = e.reason(), error = %e, "Target down")
+        }
+    }
 }
 
 /// Locks a std mutex, recovering from poisoning (the data is plain values).

@@ -122,12 +122,13 @@ fn check_fails_with_json_on_misconfiguration_and_2_when_unreachable() {
         "--redis.password-file",
         &pw,
     ]);
-    assert!(md.starts_with("| Target | Check |"), "{md}");
+    assert!(md.starts_with("# Persistence Verification Report"), "{md}");
+    assert!(md.contains("](docs/checks.md#redis_auth_required)"), "{md}");
 
     let dead = format!("redis://127.0.0.1:{}", free_port());
     let (code, _, err) = check(&["--redis.addr", &dead]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("unreachable"), "{err}");
+    assert!(err.contains("Target down"), "{err}");
     let (code, _, _) = check(&["--profile", "/nonexistent.yml", "--redis.addr", &dead]);
     assert_eq!(code, Some(2));
 }

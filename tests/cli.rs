@@ -131,7 +131,7 @@ fn serves_and_shuts_down_gracefully_on_sigterm() {
     let mut logs = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
     let first: serde_json::Value = serde_json::from_str(logs.lines().next().unwrap()).unwrap();
-    assert_eq!(first["message"], "Listening");
+    assert_eq!(first["msg"], "Listening");
     assert!(logs.contains("Shutting down"));
 }
 
