@@ -37,7 +37,7 @@ async fn wait_ready(
     loop {
         if let Ok(c) = docker.inspect(container_id).await
             && !c.running
-            && c.raw["State"]["Restarting"] != true
+            && super::recreate::at(&c.raw, "/State/Restarting") != true
         {
             return Err(format!(
                 "the container exited (code {}) before the server was ready",
