@@ -42,7 +42,46 @@ pub struct DockerError {
     /// What was being done (`stop container redis`).
     pub action: String,
     /// The Engine's answer or the transport error.
-    pub cause: String,
+    #[source]
+    pub cause: DockerCause,
+}
+
+/// Why an Engine call failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DockerCause {
+    /// No connection, no answer in time, an error status, or a broken reply.
+    #[error("{0}")]
+    Engine(EngineError),
+    /// The reply was not JSON.
+    #[error("{0}")]
+    Json(#[source] std::sync::Arc<serde_json::Error>),
+    /// The reply was JSON but lacked what we need.
+    #[error("{0}")]
+    Reply(String),
+}
+
+impl From<EngineError> for DockerCause {
+    fn from(e: EngineError) -> DockerCause {
+        DockerCause::Engine(e)
+    }
+}
+
+impl From<serde_json::Error> for DockerCause {
+    fn from(e: serde_json::Error) -> DockerCause {
+        DockerCause::Json(std::sync::Arc::new(e))
+    }
+}
+
+impl From<String> for DockerCause {
+    fn from(e: String) -> DockerCause {
+        DockerCause::Reply(e)
+    }
+}
+
+impl From<&str> for DockerCause {
+    fn from(e: &str) -> DockerCause {
+        DockerCause::Reply(e.to_string())
+    }
 }
 
 /// A client of the Engine with its negotiated API version.
@@ -83,11 +122,13 @@ pub struct Container {
 
 impl Container {
     /// Reads the parts we use from an inspection document.
-    pub fn from_inspect(raw: Value) -> Result<Container, String> {
+    pub fn from_inspect(raw: Value) -> Result<Container, DockerCause> {
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let id = s(at(&raw, "/Id"));
         if id.is_empty() {
-            return Err("/containers/{id}/json: no Id".to_string());
+            return Err(DockerCause::Reply(
+                "/containers/{id}/json: no Id".to_string(),
+            ));
         }
         let anonymous_volumes = at(&raw, "/Mounts")
             .as_array()
@@ -257,10 +298,10 @@ fn endpoint_config(ep: &Value, short_id: &str) -> Value {
     Value::Object(out)
 }
 
-fn err(action: impl Into<String>, e: impl std::fmt::Display) -> DockerError {
+fn err(action: impl Into<String>, e: impl Into<DockerCause>) -> DockerError {
     DockerError {
         action: action.into(),
-        cause: e.to_string(),
+        cause: e.into(),
     }
 }
 
