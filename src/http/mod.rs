@@ -124,10 +124,10 @@ impl AppState {
 
     /// Re-reads the config, secret and web-config files. A bad new configuration is
     /// rejected with a log line and the running one stays in force.
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let Some(cli) = &self.cli else {
-            return Err("reload is not available".to_string());
+            return Err(ReloadError::Unavailable);
         };
         let previous = self.runtime();
         let result = crate::config::load(cli, &crate::config::ProcessEnv)
@@ -148,12 +148,25 @@ impl AppState {
             }
             Err(errors) => {
                 status.success = false;
-                let msg = errors.join("; ");
-                tracing::error!(error = %msg, "Reload rejected, keeping the running configuration");
-                Err(msg)
+                let e = ReloadError::Rejected(errors);
+                tracing::error!(error = %e, "Reload rejected, keeping the running configuration");
+                Err(e)
             }
         }
     }
+}
+
+/// Why a reload left the running configuration in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The exporter was not started from flags (a test runtime), so there is nothing to
+    /// re-read.
+    #[error("reload is not available")]
+    Unavailable,
+    /// The new configuration has problems, every one listed (sanitised, as `config`
+    /// reports them).
+    #[error("{}", .0.join("; "))]
+    Rejected(Vec<String>),
 }
 
 /// Errors that stop the server from starting.
@@ -168,6 +181,7 @@ pub enum ServeError {
         /// The address we tried.
         address: String,
         /// The OS error.
+        #[source]
         cause: std::io::Error,
     },
 }
