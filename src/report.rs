@@ -56,6 +56,7 @@ fn status_text(s: &Status) -> (&'static str, String) {
         Status::Pass => ("PASS", String::new()),
         Status::Fail => ("FAIL", String::new()),
         Status::Unknown(r) => ("UNKNOWN", r.clone()),
+        Status::NotApplicable(r) => ("N/A", r.clone()),
     }
 }
 

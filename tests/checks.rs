@@ -246,7 +246,13 @@ async fn check_metrics_and_status_page() {
 
     let page = e.get("/", &[]).await.body;
     assert!(page.contains("Persistence checks"));
-    assert!(page.contains("<tr class=\"down\"><td>durable-redis</td><td><a href=\"/docs/checks.md#redis_auth_required\">"), "{page}");
+    assert!(page.contains("<h3 id=\"target-durable-redis\">"), "{page}");
+    assert!(
+        page.contains(
+            "<tr class=\"down\"><td>FAIL</td><td><a href=\"/docs/checks#redis_auth_required\">"
+        ),
+        "{page}"
+    );
     assert!(page.contains("FAIL") && page.contains("PASS") && page.contains("UNKNOWN"));
     assert!(!page.contains("<script"));
     let docs = e.get("/docs/checks.md", &[]).await;
