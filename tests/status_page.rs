@@ -60,10 +60,7 @@ async fn the_status_page_collects_when_stale_without_a_metrics_scrape() {
         "{page}"
     );
     assert!(page.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
-    assert!(
-        page.contains(&format!("(redis, profile das-tern)")),
-        "{page}"
-    );
+    assert!(page.contains("(redis, profile das-tern)"), "{page}");
     let t1 = collected(&page);
     assert!(
         t1.ends_with(" UTC") && t1.len() == "2025-01-01 00:00:00 UTC".len(),
