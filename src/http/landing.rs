@@ -338,7 +338,7 @@ tr.na td {{ background: #eef1f6; color: #555; }}
         }
         out.push_str("</table>\n");
     }
-    out.push_str("<h2>Targets</h2>\n<table>\n<tr><th>Collector</th><th>Target</th><th>Collected</th><th>Error</th></tr>\n");
+    out.push_str("<h2>Targets</h2>\n<table>\n<tr><th>Collector</th><th>Target</th><th>Last collection</th><th>Error</th></tr>\n");
     for (kind, name) in targets {
         let o = outcomes
             .iter()
@@ -347,14 +347,14 @@ tr.na td {{ background: #eef1f6; color: #555; }}
             None => ("unknown", "not collected yet".to_string(), String::new()),
             Some(o) => {
                 let when = format!(
-                    "{} ({}, took {:.1} ms)",
-                    utc(o.finished_at),
+                    "{:.1} ms, {}, at {}",
+                    o.duration.as_secs_f64() * 1000.0,
                     age(now, o.finished_at),
-                    o.duration.as_secs_f64() * 1000.0
+                    utc(o.finished_at)
                 );
                 match &o.result {
-                    Ok(_) => ("up", when, String::new()),
-                    Err(e) => ("down", when, e.to_string()),
+                    Ok(_) => ("up", format!("up ({when})"), String::new()),
+                    Err(e) => ("down", format!("down ({when})"), e.to_string()),
                 }
             }
         };
