@@ -143,6 +143,8 @@ pub struct RedisTarget {
     pub timeout: Duration,
     /// Docker container this server runs in, when it cannot be found automatically.
     pub container: Option<String>,
+    /// The server is declared not to run in a container: its volume checks are N/A.
+    pub not_in_container: bool,
     /// The persistence profile its checks are evaluated against (overrides applied).
     pub profile: Profile,
     /// Address to connect to instead of resolving the URL's host. `/probe` sets it to the
@@ -191,6 +193,8 @@ pub struct PostgresTarget {
     pub statements_top_n: usize,
     /// Docker container this server runs in, when it cannot be found automatically.
     pub container: Option<String>,
+    /// The server is declared not to run in a container: its volume checks are N/A.
+    pub not_in_container: bool,
     /// The persistence profile its checks are evaluated against (overrides applied).
     pub profile: Profile,
     /// Address to connect to instead of resolving the DSN's host (libpq's `hostaddr`).
@@ -413,6 +417,7 @@ pub fn probe_postgres_target(
             slow_query_threshold,
             statements_top_n: 10,
             container: None,
+            not_in_container: false,
             profile,
             pinned_addr: None,
         },
@@ -657,6 +662,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             slow_query_threshold: cli.postgres_slow_query_threshold,
             statements_top_n: 10,
             container: None,
+            not_in_container: false,
             profile: flag_profile.clone(),
             pinned_addr: None,
         };
@@ -701,6 +707,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             slow_query_threshold: cli.postgres_slow_query_threshold,
             statements_top_n: 10,
             container: None,
+            not_in_container: false,
             profile: flag_profile.clone(),
             pinned_addr: None,
         };
@@ -1112,6 +1119,7 @@ fn redis_from_url(
         tls,
         timeout,
         container,
+        not_in_container: false,
         profile,
         pinned_addr: None,
     })
@@ -1200,6 +1208,7 @@ fn postgres_from_file(
         slow_query_threshold: slow,
         statements_top_n: top_n.min(MAX_STATEMENTS_TOP_N),
         container: f.container,
+        not_in_container: false,
         profile: resolve_profile(f.profile.as_deref(), &f.checks, &path, errors),
         pinned_addr: None,
     };

@@ -166,7 +166,7 @@ pub async fn run_check(settings: &Settings, args: &CheckArgs) -> ExitCode {
     let scraper = crate::scrape::Scraper::new(crate::collectors::build(settings));
     let deadline = tokio::time::Instant::now() + settings.scrape_timeout;
     let report = scraper.scrape(deadline).await;
-    let view = ScrapeView::new(&report);
+    let view = ScrapeView::with_settings(&report, settings);
     let now = unix_now();
     let results = crate::checks::evaluate_scrape(&view.targets, &settings.profiles(), now);
     let audit = Audit::new(&report, settings, results, now);
@@ -186,6 +186,7 @@ fn status_text(s: &Status) -> &'static str {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
         Status::Unknown(_) => "UNKNOWN",
+        Status::NotApplicable(_) => "N/A",
     }
 }
 
@@ -194,6 +195,7 @@ fn status_icon(s: &Status) -> &'static str {
         Status::Pass => "✅",
         Status::Fail => "❌",
         Status::Unknown(_) => "❔",
+        Status::NotApplicable(_) => "➖",
     }
 }
 

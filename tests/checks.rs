@@ -247,7 +247,13 @@ async fn check_metrics_and_status_page() {
 
     let page = e.get("/", &[]).await.body;
     assert!(page.contains("Persistence checks"));
-    assert!(page.contains("<tr class=\"down\"><td>durable-redis</td><td><a href=\"/docs/checks.md#redis_auth_required\">"), "{page}");
+    assert!(page.contains("<h3 id=\"target-durable-redis\">"), "{page}");
+    assert!(
+        page.contains(
+            "<tr class=\"down\"><td>FAIL</td><td><a href=\"/docs/checks#redis_auth_required\">"
+        ),
+        "{page}"
+    );
     assert!(page.contains("FAIL") && page.contains("PASS") && page.contains("UNKNOWN"));
     assert!(!page.contains("<script"));
     let docs = e.get("/docs/checks.md", &[]).await;
@@ -255,21 +261,11 @@ async fn check_metrics_and_status_page() {
     assert!(docs.body.contains("# "));
 }
 
-/// The status page rendered by a real browser (headless Chromium): failing checks show
-/// red, passing green, unknown grey, without JavaScript.
-#[tokio::test(flavor = "multi_thread")]
-async fn status_page_screenshot_in_headless_chromium() {
-    let server = RedisServer::start(&["--appendonly", "no", "--save", ""]);
-    let e = Exporter::start(&["--redis.addr", &server.url()]).await;
-    e.scrape().await;
-    let dir = tempfile::tempdir().unwrap();
-    let shot = dir.path().join("status.png");
-    let url = format!("http://{}/", e.addr);
-    let profile = dir.path().join("profile");
+/// Runs headless Chromium without JavaScript on `url` with `extra` arguments.
+async fn chromium(url: String, dir: &std::path::Path, extra: Vec<String>) -> std::process::Output {
     let chromium = common::env_path("PE_CHROMIUM");
-    let shot_arg = format!("--screenshot={}", shot.display());
-    let profile_arg = format!("--user-data-dir={}", profile.display());
-    let out = tokio::task::spawn_blocking(move || {
+    let profile_arg = format!("--user-data-dir={}", dir.join("profile").display());
+    tokio::task::spawn_blocking(move || {
         Command::new(chromium)
             .args([
                 "--headless",
@@ -283,14 +279,33 @@ async fn status_page_screenshot_in_headless_chromium() {
                 "--disable-javascript",
                 "--window-size=1400,1000",
                 &profile_arg,
-                &shot_arg,
-                &url,
             ])
+            .args(extra)
+            .arg(url)
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// The status page rendered by a real browser (headless Chromium): the summary band on
+/// top in the colour of the worst result, then the failing rows first (red), passing
+/// green, unknown grey, without JavaScript. The page collects by itself: nothing scrapes
+/// `/metrics` first.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_screenshot_in_headless_chromium() {
+    let server = RedisServer::start(&["--appendonly", "no", "--save", ""]);
+    let e = Exporter::start(&["--redis.addr", &server.url()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("status.png");
+    let url = format!("http://{}/", e.addr);
+    let out = chromium(
+        url.clone(),
+        dir.path(),
+        vec![format!("--screenshot={}", shot.display())],
+    )
+    .await;
     assert!(
         shot.exists(),
         "no screenshot: {}",
@@ -302,16 +317,55 @@ async fn status_page_screenshot_in_headless_chromium() {
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), (1400, 1000));
     let channels = info.color_type.samples();
-    let has = |rgb: [u8; 3]| {
-        buf[..info.buffer_size()]
-            .chunks(channels)
-            .any(|p| p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2])
+    let width = info.width as usize;
+    let pixels = &buf[..info.buffer_size()];
+    let is = |p: &[u8], rgb: [u8; 3]| p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2];
+    let has = |rgb: [u8; 3]| pixels.chunks(channels).any(|p| is(p, rgb));
+    const CRITICAL_BAND: [u8; 3] = [0xb3, 0x26, 0x1e];
+    const FAIL: [u8; 3] = [0xf7, 0xd4, 0xd4];
+    const PASS: [u8; 3] = [0xd9, 0xf2, 0xd9];
+    const UNKNOWN: [u8; 3] = [0xe6, 0xe6, 0xe6];
+    assert!(has(FAIL), "a red (failing) row is visible");
+    assert!(has(PASS), "a green (passing) row is visible");
+    assert!(has(UNKNOWN), "a grey (unknown) row is visible");
+    // The first pixel row holding a band of each colour (a run of 100 pixels, so
+    // anti-aliased text cannot pass for one), top to bottom.
+    let first_y = |rgb: [u8; 3]| {
+        pixels.chunks(width * channels).position(|line| {
+            let mut run = 0;
+            line.chunks(channels).any(|p| {
+                run = if is(p, rgb) { run + 1 } else { 0 };
+                run >= 100
+            })
+        })
     };
-    assert!(has([0xf7, 0xd4, 0xd4]), "a red (failing) row is visible");
-    assert!(has([0xd9, 0xf2, 0xd9]), "a green (passing) row is visible");
-    assert!(has([0xe6, 0xe6, 0xe6]), "a grey (unknown) row is visible");
+    let band = first_y(CRITICAL_BAND).expect("the critical summary band is visible");
+    assert!(band < 150, "the summary band is at the top (y = {band})");
+    let rows = [FAIL, PASS, UNKNOWN].map(|c| first_y(c).unwrap());
+    assert!(band < rows[0], "summary above the rows: {band} {rows:?}");
+    assert!(
+        rows[0] < rows[1] && rows[0] < rows[2],
+        "the first row band is the failing colour: {rows:?}"
+    );
     let _ = std::fs::copy(
         &shot,
         std::env::temp_dir().join("persistence_exporter-status.png"),
     );
+
+    // The DOM as the browser parsed it: summary, then failing rows, then the others.
+    let out = chromium(url, dir.path(), vec!["--dump-dom".to_string()]).await;
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let at = |needle: &str| {
+        dom.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in the DOM:\n{dom}"))
+    };
+    let checks = at("<h2>Persistence checks</h2>");
+    assert!(at("id=\"summary\"") < checks);
+    let section = &dom[checks..];
+    let pos = |class: &str| section.find(&format!("<tr class=\"{class}\">")).unwrap();
+    assert!(
+        pos("down") < pos("unknown") && pos("unknown") < pos("up"),
+        "{section}"
+    );
+    assert!(dom.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
 }

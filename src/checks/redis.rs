@@ -63,7 +63,14 @@ pub(super) fn check(
             None => Eval::unknown("INFO has no redis_version"),
         },
         CheckId::RedisMaxmemory => match (info.num("maxmemory"), parse_redis_size(&spec.expect)) {
-            (Some(v), Some(want)) => Eval::pass_if(v == want, format!("{v} bytes")),
+            (Some(v), Some(want)) => Eval::pass_if(
+                v == want,
+                if v == 0.0 {
+                    "0 bytes (no limit)".to_string()
+                } else {
+                    super::format_iec(v)
+                },
+            ),
             (None, _) => Eval::unknown("INFO has no maxmemory"),
             (_, None) => Eval::unknown(format!("expectation {:?} is not a size", spec.expect)),
         },

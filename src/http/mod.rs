@@ -1,10 +1,12 @@
-//! HTTP server: `/metrics` (or `--web.telemetry-path`), `/probe`, the landing page `/`,
+//! HTTP server: `/metrics` (or `--web.telemetry-path`), `/probe`, the status page `/`,
+//! the documentation as HTML (`/docs/checks`, `/docs/runbook`, `/docs/verify`),
 //! `/-/healthy`, `/-/ready` and `/-/reload`. TLS and basic auth from `--web.config.file`,
 //! header-read timeout, a cap on concurrent scrapes, gzip when the client accepts it,
 //! live reload (the running configuration is swapped atomically), graceful shutdown.
 
 pub mod allow_list;
-mod landing;
+pub mod docs;
+pub mod landing;
 pub mod probe;
 pub mod web_config;
 
@@ -366,17 +368,10 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
     }
     match path {
         "/probe" => probe::handle(state, rt, &req).await,
-        "/" => {
-            let mut r = Response::new(Full::new(Bytes::from(landing::page(rt))));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            r
-        }
+        "/" => landing::handle(state, rt, &req).await,
         "/docs/checks.md" => {
             let mut r = Response::new(Full::new(Bytes::from_static(
-                include_str!("../../docs/checks.md").as_bytes(),
+                docs::CHECKS_MARKDOWN.as_bytes(),
             )));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -384,6 +379,17 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
             );
             r
         }
+        p if p.starts_with("/docs/") => match p.strip_prefix("/docs/").and_then(docs::page) {
+            Some(html) => {
+                let mut r = Response::new(Full::new(Bytes::from(html)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, "Not found\n"),
+        },
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
         "/-/ready" => text(StatusCode::OK, "Ready\n"),
         _ => text(StatusCode::NOT_FOUND, "Not found\n"),
@@ -455,7 +461,13 @@ async fn metrics(state: &AppState, rt: &Runtime, req: &Request<Incoming>) -> Res
         Err(r) => return r,
     };
     let report = rt.scraper.scrape(request_deadline(rt, req)).await;
-    let body = metrics_body(&report, &rt.profiles, Some(&state.reload_status()));
+    let declared = crate::outcome::view::declared_not_in_container(&rt.settings);
+    let body = metrics_body_declared(
+        &report,
+        &rt.profiles,
+        Some(&state.reload_status()),
+        &declared,
+    );
     exposition(req, body)
 }
 
@@ -466,7 +478,20 @@ fn metrics_body(
     profiles: &BTreeMap<String, Profile>,
     reload: Option<&ReloadStatus>,
 ) -> String {
-    let view = ScrapeView::new(report);
+    metrics_body_declared(report, profiles, reload, &[])
+}
+
+/// [`metrics_body`] with the targets declared not to run in a container.
+fn metrics_body_declared(
+    report: &ScrapeReport,
+    profiles: &BTreeMap<String, Profile>,
+    reload: Option<&ReloadStatus>,
+    not_in_container: &[(crate::collectors::Kind, String)],
+) -> String {
+    let view = ScrapeView {
+        targets: crate::outcome::view::target_views_declared(&report.outcomes, not_in_container),
+        errors: &report.errors,
+    };
     let checks = crate::checks::evaluate_scrape(&view.targets, profiles, unix_now());
     crate::render::render(&view, &checks, reload)
 }
