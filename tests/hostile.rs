@@ -239,6 +239,7 @@ fn redis_target(url: String, pinned: Option<SocketAddr>, timeout: Duration) -> R
         tls: RedisTls::default(),
         timeout,
         container: None,
+        not_in_container: false,
         profile: Profile::load("durable").unwrap(),
         pinned_addr: pinned,
     }
@@ -256,6 +257,7 @@ fn postgres_target(dsn: String, pinned: Option<SocketAddr>, timeout: Duration) -
         slow_query_threshold: Duration::from_secs(1),
         statements_top_n: 10,
         container: None,
+        not_in_container: false,
         profile: Profile::load("durable").unwrap(),
         pinned_addr: pinned,
     }

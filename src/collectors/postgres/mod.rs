@@ -1118,6 +1118,7 @@ mod tests {
             slow_query_threshold: Duration::from_secs(1),
             statements_top_n: 10,
             container: None,
+            not_in_container: false,
             profile: crate::config::profile::Profile::load("durable").unwrap(),
             pinned_addr: None,
         }
