@@ -141,7 +141,7 @@ fn save_rules(expect: &str) -> Result<(), String> {
     }
     let numbers: Vec<&str> = e.split_whitespace().collect();
     if !numbers.is_empty()
-        && numbers.len() % 2 == 0
+        && numbers.len().is_multiple_of(2)
         && numbers.iter().all(|n| n.parse::<u64>().is_ok())
     {
         return Ok(());
