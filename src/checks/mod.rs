@@ -180,6 +180,7 @@ pub fn evaluate_scrape(
         let data = match &v.data {
             DataLocation::Found { mount, .. } => Ok(mount),
             DataLocation::Unknown(reason) => Err(*reason),
+            DataLocation::NotInContainer => Err(crate::outcome::view::NOT_IN_CONTAINER),
             DataLocation::NotApplicable => continue,
         };
         out.extend(evaluate(

@@ -23,6 +23,11 @@ pub const ENGINE_DOWN: &str = "the Docker Engine did not answer";
 pub const NO_CONTAINER: &str =
     "no container found for this target (set `container:` in the config)";
 
+/// Why a target's data location is not looked for: it is declared not to run in a
+/// container (`in_container: false`, `--redis.not-in-container`,
+/// `--postgres.not-in-container`).
+pub const NOT_IN_CONTAINER: &str = "declared not to run in a container";
+
 /// Where a target's data directory lives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DataLocation<'a> {
@@ -35,6 +40,9 @@ pub enum DataLocation<'a> {
     },
     /// It could not be determined; the reason says why.
     Unknown(&'static str),
+    /// The target is declared not to run in a container, so no container was looked for
+    /// and container checks do not apply to it.
+    NotInContainer,
     /// The target has no data directory of its own (a Docker Engine).
     NotApplicable,
 }
@@ -79,7 +87,7 @@ impl<'a> ScrapeView<'a> {
     /// The view of a scrape report.
     pub fn new(report: &'a ScrapeReport) -> Self {
         ScrapeView {
-            targets: target_views(&report.outcomes),
+            targets: target_views_placed(&report.outcomes, &report.not_in_container),
             errors: &report.errors,
         }
     }
@@ -87,6 +95,15 @@ impl<'a> ScrapeView<'a> {
 
 /// Joins every outcome with the Docker Engine's outcome among them (if any).
 pub fn target_views(outcomes: &[Arc<TargetOutcome>]) -> Vec<TargetView<'_>> {
+    target_views_placed(outcomes, &[])
+}
+
+/// Like [`target_views`]; the targets in `not_in_container` (kind and name) are declared
+/// not to run in a container, and their data location is [`DataLocation::NotInContainer`].
+pub fn target_views_placed<'a>(
+    outcomes: &'a [Arc<TargetOutcome>],
+    not_in_container: &[(Kind, String)],
+) -> Vec<TargetView<'a>> {
     let engine = outcomes
         .iter()
         .find(|o| o.kind == Kind::Docker)
@@ -98,7 +115,14 @@ pub fn target_views(outcomes: &[Arc<TargetOutcome>]) -> Vec<TargetView<'_>> {
         .iter()
         .map(|o| TargetView {
             outcome: o,
-            data: data_location(o, engine),
+            data: if not_in_container
+                .iter()
+                .any(|(k, n)| *k == o.kind && *n == o.target)
+            {
+                DataLocation::NotInContainer
+            } else {
+                data_location(o, engine)
+            },
             volumes_filesystem: engine.flatten().and_then(|d| d.volumes_filesystem.as_ref()),
             slow_log: slow_log(o, engine.flatten()),
         })
@@ -295,6 +319,18 @@ mod tests {
         assert_eq!(mount.volume, "cache_data");
         assert_eq!(views[0].volumes_filesystem.map(|f| f.avail_bytes), Some(5));
         assert_eq!(views[1].data, DataLocation::NotApplicable);
+    }
+
+    #[test]
+    fn targets_declared_outside_containers_are_a_distinct_location() {
+        let outcomes = vec![redis(Some("/srv/redis/db")), engine(Vec::new(), &[])];
+        let placed = [(Kind::Redis, outcomes[0].target.clone())];
+        let views = target_views_placed(&outcomes, &placed);
+        assert_eq!(views[0].data, DataLocation::NotInContainer);
+        assert_eq!(views[1].data, DataLocation::NotApplicable);
+        // Without the declaration the same target is an unknown location.
+        let views = target_views(&outcomes);
+        assert_eq!(views[0].data, DataLocation::Unknown(NO_CONTAINER));
     }
 
     #[test]
