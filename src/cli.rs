@@ -142,6 +142,15 @@ pub struct Cli {
     )]
     pub redis_password_file: Option<PathBuf>,
 
+    /// The Redis servers of `--redis.addr` do not run in a Docker container: no container
+    /// is looked for (config-file targets say `in_container: false`).
+    #[arg(
+        global = true,
+        long = "redis.not-in-container",
+        env = "PERSISTENCE_EXPORTER_REDIS_NOT_IN_CONTAINER"
+    )]
+    pub redis_not_in_container: bool,
+
     /// PostgreSQL DSN to scrape (libpq URL or `key=value` form). Repeatable; also read
     /// from `DATA_SOURCE_NAME` as postgres_exporter does.
     #[arg(
@@ -168,6 +177,16 @@ pub struct Cli {
         env = "PERSISTENCE_EXPORTER_POSTGRES_LOG_FILE"
     )]
     pub postgres_log_file: Option<PathBuf>,
+
+    /// The PostgreSQL servers of `--postgres.dsn` (or `DATA_SOURCE_NAME`) do not run in a
+    /// Docker container: no container is looked for (config-file targets say
+    /// `in_container: false`).
+    #[arg(
+        global = true,
+        long = "postgres.not-in-container",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_NOT_IN_CONTAINER"
+    )]
+    pub postgres_not_in_container: bool,
 
     /// Slow-query threshold used when the server's `log_min_duration_statement` is off.
     #[arg(global = true, long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
@@ -293,11 +312,13 @@ pub struct CheckArgs {
     pub fail_on_unknown: bool,
 }
 
+/// A duration flag; a malformed one gets an example of the syntax.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(s)
+    crate::config::parse_duration(s)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
@@ -330,5 +351,22 @@ mod tests {
             cli.redis_addr,
             ["redis://a:1", "redis://b:2", "redis://c:3"]
         );
+    }
+
+    #[test]
+    fn not_in_container_flags() {
+        let cli = Cli::try_parse_from(["persistence_exporter"]).unwrap();
+        assert!(!cli.redis_not_in_container && !cli.postgres_not_in_container);
+        let cli = Cli::try_parse_from([
+            "persistence_exporter",
+            "--redis.not-in-container",
+            "--postgres.not-in-container",
+        ])
+        .unwrap();
+        assert!(cli.redis_not_in_container && cli.postgres_not_in_container);
+        let e = Cli::try_parse_from(["persistence_exporter", "--scrape.timeout", "5 sec"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write it like 5s, 1m30s or 250ms"), "{e}");
     }
 }

@@ -130,6 +130,8 @@ impl TargetSlot {
 /// Owns all targets and collects them on demand.
 pub struct Scraper {
     targets: Vec<Arc<TargetSlot>>,
+    /// The targets declared not to run in a container (kind and name).
+    not_in_container: Vec<(Kind, String)>,
 }
 
 impl Scraper {
@@ -139,7 +141,10 @@ impl Scraper {
             .into_iter()
             .map(|c| TargetSlot::new(c, None))
             .collect();
-        Scraper { targets }
+        Scraper {
+            targets,
+            not_in_container: Vec::new(),
+        }
     }
 
     /// Builds the collectors of the configured targets. With `previous` (a reload), every
@@ -161,7 +166,23 @@ impl Scraper {
                 }
             })
             .collect();
-        Scraper { targets }
+        let not_in_container = settings
+            .redis
+            .iter()
+            .filter(|t| t.not_in_container)
+            .map(|t| (Kind::Redis, t.name.clone()))
+            .chain(
+                settings
+                    .postgres
+                    .iter()
+                    .filter(|t| t.not_in_container)
+                    .map(|t| (Kind::Postgres, t.name.clone())),
+            )
+            .collect();
+        Scraper {
+            targets,
+            not_in_container,
+        }
     }
 
     /// How many targets a reload kept from `previous` (the same collector).
@@ -207,7 +228,11 @@ impl Scraper {
                     .collect::<Vec<_>>()
             })
             .collect();
-        ScrapeReport { outcomes, errors }
+        ScrapeReport {
+            outcomes,
+            errors,
+            not_in_container: self.not_in_container.clone(),
+        }
     }
 
     /// Joins the collection in flight for this target, or starts one.

@@ -69,6 +69,122 @@ fn config_check_accepts_a_valid_file() {
 }
 
 #[test]
+fn config_check_prints_all_ten_mistakes_naming_targets_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ten.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_timout: 5s\n\
+         redis:\n\
+         \x20 - name: cache\n\
+         \x20   addr: http://:hunter2-secret@cache:6379\n\
+         \x20   timeout: 5 sec\n\
+         \x20   profile: das-tren\n\
+         \x20   checks:\n\
+         \x20     redis_aof_enable: {enabled: false}\n\
+         postgres:\n\
+         \x20 - name: main\n\
+         \x20   dsn: postgresql://exporter@127.0.0.1/postgres\n\
+         \x20   password_env: PE_TEST_UNSET_PASSWORD_VAR\n\
+         \x20   profile: das-tern\n\
+         \x20   sslmode: verify-fulll\n\
+         \x20   statements_top_n: 1000\n\
+         \x20   checks:\n\
+         \x20     postgres_version_min: {expect: sixteen}\n\
+         \x20 - name: replica\n\
+         \x20   dsn: postgresql://exporter@127.0.0.1/postgres\n\
+         \x20   sslmode: verify-full\n",
+    )
+    .unwrap();
+    let out = bin()
+        .env_remove("PE_TEST_UNSET_PASSWORD_VAR")
+        .args(["--config.file", cfg.to_str().unwrap(), "--config.check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(problems.len(), 10, "{err}");
+    for needle in [
+        "config: unknown key \"scrape_timout\" (did you mean \"scrape_timeout\"?)",
+        "redis[0] (name \"cache\"): addr: ",
+        "redis[0] (name \"cache\"): timeout: \"5 sec\" is not a duration; write it like 5s, 1m30s or 250ms",
+        "(did you mean \"das-tern\"?)",
+        "redis[0] (name \"cache\"): checks.redis_aof_enable: unknown check",
+        "postgres[0] (name \"main\"): sslmode: \"verify-fulll\"",
+        "postgres[0] (name \"main\"): statements_top_n: 1000 is above the limit of 100",
+        "postgres[0] (name \"main\"): password_env: environment variable PE_TEST_UNSET_PASSWORD_VAR is not set",
+        "postgres[0] (name \"main\"): checks.postgres_version_min.expect: \"sixteen\" is not a version",
+        "postgres[1] (name \"replica\"): sslmode: verify-ca and verify-full need ca_file",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(!err.contains("hunter2-secret"), "{err}");
+}
+
+#[test]
+fn config_check_says_when_default_targets_are_used() {
+    let out = bin()
+        .env_remove("DATA_SOURCE_NAME")
+        .env_remove("PERSISTENCE_EXPORTER_REDIS_ADDR")
+        .env_remove("PERSISTENCE_EXPORTER_POSTGRES_DSN")
+        .env_remove("PERSISTENCE_EXPORTER_DOCKER_HOST")
+        .env_remove("PERSISTENCE_EXPORTER_CONFIG_FILE")
+        .env_remove("DOCKER_HOST")
+        .arg("--config.check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "(built-in default targets: redis://localhost:6379, postgresql://postgres@localhost:5432/postgres, unix:///var/run/docker.sock;"
+        ),
+        "{stdout}"
+    );
+    let out = bin()
+        .args(["--redis.addr", "redis://127.0.0.1:6390", "--config.check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("default"));
+}
+
+#[test]
+fn not_in_container_flags_have_env_vars() {
+    let out = bin()
+        .env("PERSISTENCE_EXPORTER_REDIS_NOT_IN_CONTAINER", "true")
+        .args([
+            "--postgres.dsn",
+            "postgresql://u@127.0.0.1/db",
+            "--config.check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--redis.not-in-container: applies to the targets of --redis.addr"),
+        "{err}"
+    );
+    let out = bin()
+        .env("PERSISTENCE_EXPORTER_POSTGRES_NOT_IN_CONTAINER", "true")
+        .args([
+            "--postgres.dsn",
+            "postgresql://u@127.0.0.1/db",
+            "--config.check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn env_vars_configure_flags() {
     let out = bin()
         .env("PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", "not-a-duration")
@@ -192,7 +308,7 @@ fn huge_or_unitless_durations_are_config_errors() {
             "{err}"
         );
         assert!(
-            err.contains("redis[0] (r).timeout") && err.contains("5s"),
+            err.contains("redis[0] (name \"r\"): timeout") && err.contains("5s"),
             "{err}"
         );
     }

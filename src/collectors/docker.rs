@@ -58,7 +58,8 @@ pub struct MonitoredTarget {
 /// their addresses (no secrets: URLs and DSNs are already sanitised).
 pub fn monitored_targets(settings: &Settings) -> Vec<MonitoredTarget> {
     let mut out = Vec::new();
-    for t in &settings.redis {
+    // Targets declared not to run in a container are not looked for.
+    for t in settings.redis.iter().filter(|t| !t.not_in_container) {
         let (host, port) = redis_host_port(&t.url);
         out.push(MonitoredTarget {
             name: t.name.clone(),
@@ -69,7 +70,7 @@ pub fn monitored_targets(settings: &Settings) -> Vec<MonitoredTarget> {
             log_file: false,
         });
     }
-    for t in &settings.postgres {
+    for t in settings.postgres.iter().filter(|t| !t.not_in_container) {
         let (host, port) = postgres_host_port(&t.dsn);
         out.push(MonitoredTarget {
             name: t.name.clone(),

@@ -133,7 +133,7 @@ impl AppState {
         };
         let previous = self.runtime();
         let result = crate::config::load(cli, &crate::config::ProcessEnv)
-            .map_err(|e| e.0)
+            .map_err(|e| e.lines())
             .and_then(|s| Runtime::rebuild(s, Some(&previous)));
         let mut status = self.reload_status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
@@ -188,21 +188,12 @@ pub enum ServeError {
     },
 }
 
-/// Splits `host:port` / `:port` / `[v6]:port` into host (empty = all) and port.
-pub fn parse_listen_address(addr: &str) -> Result<(String, u16), ServeError> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| ServeError::Address(addr.to_string()))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| ServeError::Address(addr.to_string()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
-}
+pub use crate::config::web::parse_listen_address;
 
 /// Binds the listener: `:port` means every interface (IPv6 dual-stack when available).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
-    let (host, port) = parse_listen_address(addr)?;
+    let (host, port) =
+        parse_listen_address(addr).map_err(|_| ServeError::Address(addr.to_string()))?;
     let candidates: Vec<SocketAddr> = if host.is_empty() {
         vec![
             SocketAddr::from(([0u16; 8], port)),

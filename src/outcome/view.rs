@@ -25,6 +25,11 @@ pub const ENGINE_DOWN: &str = "the Docker Engine did not answer";
 pub const NO_CONTAINER: &str = "no container found for this target (set `container:` in the \
      config; a server that does not run in a container: declare `in_container: false`)";
 
+/// Why a target's data location is not looked for: it is declared not to run in a
+/// container (`in_container: false`, `--redis.not-in-container`,
+/// `--postgres.not-in-container`).
+pub const NOT_IN_CONTAINER: &str = "declared not to run in a container";
+
 /// Where a target's data directory lives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DataLocation<'a> {
@@ -84,7 +89,7 @@ impl<'a> ScrapeView<'a> {
     /// The view of a scrape report.
     pub fn new(report: &'a ScrapeReport) -> Self {
         ScrapeView {
-            targets: target_views(&report.outcomes),
+            targets: target_views_declared(&report.outcomes, &report.not_in_container),
             errors: &report.errors,
         }
     }
@@ -343,6 +348,18 @@ mod tests {
         assert_eq!(mount.volume, "cache_data");
         assert_eq!(views[0].volumes_filesystem.map(|f| f.avail_bytes), Some(5));
         assert_eq!(views[1].data, DataLocation::NotApplicable);
+    }
+
+    #[test]
+    fn targets_declared_outside_containers_are_a_distinct_location() {
+        let outcomes = vec![redis(Some("/srv/redis/db")), engine(Vec::new(), &[])];
+        let placed = [(Kind::Redis, outcomes[0].target.clone())];
+        let views = target_views_declared(&outcomes, &placed);
+        assert_eq!(views[0].data, DataLocation::NotInContainer);
+        assert_eq!(views[1].data, DataLocation::NotApplicable);
+        // Without the declaration the same target is an unknown location.
+        let views = target_views(&outcomes);
+        assert_eq!(views[0].data, DataLocation::Unknown(NO_CONTAINER));
     }
 
     #[test]
