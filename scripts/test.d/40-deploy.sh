@@ -9,7 +9,7 @@
 #                                       .dockerignore, as the Docker CLI sends it) holds
 #                                       every file the crate needs: `cargo check` on it
 # deploy/alertmanager.yml is checked by 20-alerts.sh. The image itself is built and run
-# against real servers by tests/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
+# against real servers by tests/it/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
 # the compose secret and deploy/postgres-init/.
 # Run by scripts/test with /var/cache/persistence-exporter/env.sh sourced; runnable alone.
 set -euo pipefail

@@ -282,14 +282,6 @@ impl PgServer {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
     }
-
-    /// Makes a directory in the server's directory, owned by the server's user.
-    pub fn private_dir(&self, name: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::create_dir_all(&p).unwrap();
-        chown(&p, pg_user());
-        p
-    }
 }
 
 impl Drop for PgServer {

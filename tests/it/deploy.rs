@@ -8,9 +8,9 @@
 //!   with the label `persistence_exporter.module` become probe targets, named
 //!   `<container>:<port>`, with `persistence_exporter.port` picking the port.
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test deploy`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^deploy::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{TestContainer, TestNetwork, docker, unique};
 use common::postgres::PgServer;

@@ -1,7 +1,7 @@
 //! Persistence checks end to end against real Redis servers: the metrics, the
 //! `check` subcommand's table, JSON and exit codes, and the status page.
 
-mod common;
+use crate::common;
 
 use common::redis::RedisServer;
 use common::{Exporter, free_port};

@@ -2,7 +2,7 @@
 //! containers on named `local` volumes, configured exactly as the report says, audited
 //! with the `das-tern` profile by the exporter and by `persistence_exporter check`.
 
-mod common;
+use crate::common;
 
 use common::docker::{DataSetup, Net, PostgresContainer, RedisContainer, TestVolume, unique};
 use common::{Exporter, env_path};
@@ -28,7 +28,7 @@ fn seed_postgres(version: u32, volume: &str) -> PostgresContainer {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_stack_passes_das_tern_from_postgres_16() {
+async fn das_tern_stack_passes_from_postgres_16() {
     let versions = [15u32, 16, 17, 18];
     // Separate bindings: locals drop in reverse order, so the containers go before the
     // volumes they use (a volume in use cannot be removed).

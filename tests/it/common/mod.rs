@@ -1,7 +1,6 @@
 //! Shared test harness: runs the exporter in-process on `127.0.0.1:0`, scrapes it over
 //! real HTTP, parses the exposition with a real parser and lints it with `promtool`.
 //! Server harnesses (Redis, PostgreSQL, Docker) live in the submodules.
-#![allow(dead_code)]
 
 pub mod docker;
 pub mod postgres;

@@ -2,7 +2,7 @@
 //! configuration, persistence off, ACL without CONFIG, evictions, failing saves, failure
 //! modes, secrets, single-flight, and the Redis 6.2 / 7.0 / Valkey 8.1 matrix.
 
-mod common;
+use crate::common;
 
 use common::redis::{Flavor, RedisServer};
 use common::{Blackhole, Exporter, free_port, logs};

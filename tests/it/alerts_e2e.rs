@@ -14,7 +14,7 @@
 //! `group_wait`/`group_interval` become 1s and its receiver URLs point at the webhook.
 //! Intervals are 1 s. Processes run in temp dirs on free ports and are killed by PID.
 
-mod common;
+use crate::common;
 
 use common::redis::RedisServer;
 use common::{Exporter, env_path, free_port, http_get};

@@ -19,9 +19,9 @@
 //! the end, the intermediate images of the build included (they inherit the labels of the
 //! base images).
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test image`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^image::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{TestContainer, docker, docker_quiet, unique};
 use common::postgres::PgServer;

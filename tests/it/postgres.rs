@@ -3,7 +3,7 @@
 //! exactly from the log in every format, pg_stat_statements with bounded cardinality),
 //! failure modes, secrets, privileges, TLS, and the 13–18 version matrix.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgServer;
 use common::{Blackhole, Exporter, Metrics, free_port, logs};

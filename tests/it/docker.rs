@@ -4,9 +4,9 @@
 //! their data (volume, anonymous volume, bind mount, tmpfs, nothing, the PostgreSQL 18
 //! trap), 1000 volumes, and an Engine that is down, missing or silent.
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test docker`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^docker::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{
     DOCKER_HOST, DataSetup, FakeEngine, Net, PostgresContainer, RedisContainer, SilentSocket,

@@ -18,9 +18,9 @@
 //!   `rate()`-like functions on counters only and `deriv()`-like ones on gauges only, and
 //!   every selector of a metric that carries a `target` label must filter on `$target`.
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test dashboards`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^dashboards::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{
     DOCKER_HOST, DataSetup, Net, RedisContainer, TestVolume, unique, write_config,

@@ -10,7 +10,7 @@
 //!   `docs/runbook.md`, a row with the same `for` in `alerts/README.md`, and a unit test
 //!   in `alerts/tests/` that makes each alert fire and one that keeps it silent.
 
-mod common;
+use crate::common;
 
 use common::docker::DOCKER_HOST;
 use common::postgres::PgServer;
