@@ -3,6 +3,7 @@
 //! Server harnesses (Redis, PostgreSQL, Docker) live in the submodules.
 
 pub mod docker;
+pub mod grafana;
 pub mod postgres;
 pub mod prometheus;
 pub mod promql;
