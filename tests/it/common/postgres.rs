@@ -289,32 +289,3 @@ impl Drop for PgServer {
         self.stop();
     }
 }
-
-/// promtool findings accepted for postgres_exporter's names, which issue 3 fixes as
-/// contracts: `pg_stat_activity_count` and `pg_stat_archiver_*_count` (a `_count` suffix on
-/// a non-histogram), its counters without `_total` (`pg_stat_database_*`,
-/// `pg_stat_archiver_*`), and settings whose own name ends in `_count` or contains
-/// `summary` (`pg_settings_<name>` is postgres_exporter's scheme).
-pub const ACCEPTED_LINT: &[&str] = &[
-    "pg_stat_activity_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_stat_archiver_archived_count counter metrics should have \"_total\" suffix",
-    "pg_stat_archiver_archived_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_stat_archiver_failed_count counter metrics should have \"_total\" suffix",
-    "pg_stat_archiver_failed_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_settings_tcp_keepalives_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_settings_wal_summary_keep_time_seconds metric name should not include type 'summary'",
-    "pg_stat_database_xact_commit counter metrics should have \"_total\" suffix",
-    "pg_stat_database_xact_rollback counter metrics should have \"_total\" suffix",
-    "pg_stat_database_blks_read counter metrics should have \"_total\" suffix",
-    "pg_stat_database_blks_hit counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_returned counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_fetched counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_inserted counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_updated counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_deleted counter metrics should have \"_total\" suffix",
-    "pg_stat_database_conflicts counter metrics should have \"_total\" suffix",
-    "pg_stat_database_temp_files counter metrics should have \"_total\" suffix",
-    "pg_stat_database_temp_bytes counter metrics should have \"_total\" suffix",
-    "pg_stat_database_deadlocks counter metrics should have \"_total\" suffix",
-    "pg_stat_database_checksum_failures counter metrics should have \"_total\" suffix",
-];
