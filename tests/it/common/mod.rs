@@ -24,13 +24,60 @@ pub fn env_path(var: &str) -> String {
     })
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+/// Where [`free_port`] keeps one lock file per port, shared by every test process (and
+/// every checkout) on the machine.
+const PORT_LOCK_DIR: &str = "/tmp/pe-test-ports";
+
+/// Ports [`free_port`] hands out: below the kernel's ephemeral range (32768–60999 by
+/// default), so neither `bind(…:0)` nor an outgoing connection is ever given one.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
+
+/// How many times a harness starts a server subprocess on a new port when the port turned
+/// out to be taken (something outside the suite bound it).
+pub const PORT_ATTEMPTS: usize = 3;
+
+/// A TCP port on 127.0.0.1 that is free and stays this process's own: no other test
+/// process gets it while this one runs (a `flock` on `PORT_LOCK_DIR/<port>`, held until
+/// the process exits), the kernel never hands it out on its own (see [`PORT_RANGE`]), and
+/// nothing listened on it when it was chosen. For a server this process starts, or for a
+/// port where nothing must answer. Harnesses that start a server subprocess still retry
+/// on a new port when the bind fails ([`PORT_ATTEMPTS`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    use std::os::fd::AsRawFd as _;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    std::fs::create_dir_all(PORT_LOCK_DIR).unwrap();
+    let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos();
+    let start = (u64::from(std::process::id()) * 7919 + u64::from(seed)) % span;
+    for i in 0..span {
+        let port = PORT_RANGE.start + ((start + i) % span) as u16;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(format!("{PORT_LOCK_DIR}/{port}"))
+            .unwrap();
+        // SAFETY: flock(2) on a file descriptor this function owns.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        HELD.lock().unwrap().push(lock);
+        return port;
+    }
+    panic!("no free port in {PORT_RANGE:?}");
+}
+
+/// True when a server's log says it could not bind its port.
+pub fn bind_failed(log: &str) -> bool {
+    log.contains("Address already in use")
+        || log.contains("address already in use")
+        || log.contains("port is already allocated")
 }
 
 /// Everything the exporter logged during the tests of this binary, at debug level.
@@ -592,4 +639,22 @@ impl Blackhole {
             _thread: thread,
         }
     }
+}
+
+#[test]
+fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+    let ports: Vec<u16> = (0..20).map(|_| free_port()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    for p in &ports {
+        assert!(PORT_RANGE.contains(p), "{p}");
+        std::net::TcpListener::bind(("127.0.0.1", *p)).unwrap();
+    }
+    // The kernel's own choice never lands in the range.
+    let kernel = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert!(!PORT_RANGE.contains(&kernel), "{kernel}");
 }
