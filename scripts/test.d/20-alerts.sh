@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test.d/20-alerts.sh — alert rules and the Alertmanager example (issue 6):
+# scripts/test.d/20-alerts.sh — alert rules and the Alertmanager example:
 #   promtool check rules   on every rule file in alerts/
 #   promtool test rules    on every unit test in alerts/tests/
 #   amtool check-config    on deploy/alertmanager.yml, plus its routing by severity

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test.d/40-deploy.sh — the deployment files (issue 8):
+# scripts/test.d/40-deploy.sh — the deployment files:
 #   docker-compose config -q            deploy/compose.yaml (Debian's docker-compose 1.29)
 #   scripts/lib/check_deploy.py         what the services mount/build/read exists in the
 #                                       repo, and the files agree with each other

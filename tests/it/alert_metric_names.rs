@@ -1,4 +1,4 @@
-//! The alert rules in `alerts/` against the exporter they are written for (issue 6):
+//! The alert rules in `alerts/` against the exporter they are written for:
 //!
 //! - every metric name a rule expression uses is produced by the real exporter, scraping
 //!   real Redis, PostgreSQL and Docker Engine targets set up so that each of those

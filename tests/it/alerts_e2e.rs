@@ -1,4 +1,4 @@
-//! End to end (issue 6): a real Prometheus (Debian `prometheus`) scrapes the exporter
+//! End to end: a real Prometheus (Debian `prometheus`) scrapes the exporter
 //! with the rules of `alerts/` loaded, a real Alertmanager (Debian
 //! `prometheus-alertmanager`) with `deploy/alertmanager.yml` routes to a webhook receiver
 //! inside the test.

@@ -1,5 +1,5 @@
 //! The Grafana dashboards in `dashboards/` and their provisioning in `deploy/grafana/`
-//! (issue 7):
+//! (see docs/contracts.md):
 //!
 //! - structure: valid JSON, `schemaVersion` ≥ 39, a stable `uid`, only core non-Angular
 //!   panel types, a `datasource` variable (type `datasource`, query `prometheus`) used by
@@ -44,7 +44,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The dashboards the issue asks for, with their stable uids.
+/// The dashboards, with their stable uids (contracts: docs/contracts.md).
 const DASHBOARDS: &[(&str, &str)] = &[
     ("persistence-overview.json", "pe-overview"),
     ("postgres.json", "pe-postgres"),
@@ -416,7 +416,7 @@ async fn fixture() -> Fixture {
         RedisServer::start(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"]);
     let (volume, container) = tokio::task::block_in_place(|| {
         let volume = TestVolume::create(&unique("dash-redis-data"), &[]);
-        volume.fill(&[("seed", 200_000)]);
+        volume.fill(&[("data", 200_000)]);
         let container = RedisContainer::start(
             &unique("dash-redis"),
             "/data",

@@ -1,4 +1,4 @@
-//! `deploy/prometheus-probe.example.yml` (issue 8) run by a real Prometheus against the
+//! `deploy/prometheus-probe.example.yml` run by a real Prometheus against the
 //! exporter's `/probe`, with the probe modules of `deploy/persistence_exporter.yml`:
 //!
 //! - the static jobs: three Redis and two PostgreSQL servers (the example's target lists

@@ -47,11 +47,11 @@ pub fn free_port() -> u16 {
     static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
     std::fs::create_dir_all(PORT_LOCK_DIR).unwrap();
     let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
-    let seed = std::time::SystemTime::now()
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let start = (u64::from(std::process::id()) * 7919 + u64::from(seed)) % span;
+    let start = (u64::from(std::process::id()) * 7919 + u64::from(nanos)) % span;
     for i in 0..span {
         let port = PORT_RANGE.start + ((start + i) % span) as u16;
         let lock = std::fs::OpenOptions::new()

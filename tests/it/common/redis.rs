@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The seed report's Redis command line after the password (as separate arguments:
+/// The das-tern report's Redis command line after the password (as separate arguments:
 /// Redis 6.2 ignores a quoted "60 1000").
-pub const SEED_SETTINGS: &[&str] = &[
+pub const DAS_TERN_SETTINGS: &[&str] = &[
     "--maxmemory",
     "512mb",
     "--maxmemory-policy",
@@ -22,10 +22,10 @@ pub const SEED_SETTINGS: &[&str] = &[
     "everysec",
 ];
 
-/// The seed report's Redis arguments with this password.
-pub fn seed_args(password: &str) -> Vec<&str> {
+/// The das-tern report's Redis arguments with this password.
+pub fn das_tern_args(password: &str) -> Vec<&str> {
     let mut v = vec!["--requirepass", password];
-    v.extend_from_slice(SEED_SETTINGS);
+    v.extend_from_slice(DAS_TERN_SETTINGS);
     v
 }
 
