@@ -658,3 +658,19 @@ fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
         .port();
     assert!(!PORT_RANGE.contains(&kernel), "{kernel}");
 }
+
+#[test]
+fn every_accepted_lint_has_a_reason_and_a_contract() {
+    let contracts = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/contracts.md"),
+    )
+    .unwrap();
+    for (finding, reason) in ACCEPTED_LINT {
+        assert!(!reason.trim().is_empty(), "{finding}: no reason");
+        let name = finding.split_whitespace().next().unwrap();
+        assert!(
+            contracts.contains(&format!("`{name}`")),
+            "{name} is accepted by promtool's lint but not listed in docs/contracts.md"
+        );
+    }
+}
