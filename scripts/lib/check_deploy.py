@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cross-checks of the compose stack (issue 8), run by scripts/test.d/40-deploy.sh.
+"""Cross-checks of the compose stack, run by scripts/test.d/40-deploy.sh.
 
 Input: the output of `docker-compose -f deploy/compose.yaml config` (paths resolved,
 variables at their defaults) on stdin; argv[1] is the repo root.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test.d/40-deploy.sh — the deployment files (issue 8):
+# scripts/test.d/40-deploy.sh — the deployment files:
 #   docker-compose config -q            deploy/compose.yaml (Debian's docker-compose 1.29)
 #   scripts/lib/check_deploy.py         what the services mount/build/read exists in the
 #                                       repo, and the files agree with each other
@@ -12,7 +12,7 @@
 #                                       .dockerignore, as the Docker CLI sends it) holds
 #                                       every file the crate needs: `cargo check` on it
 # deploy/alertmanager.yml is checked by 20-alerts.sh. The image itself is built and run
-# against real servers by tests/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
+# against real servers by tests/it/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
 # the compose secret and deploy/postgres-init/.
 # Run by scripts/test with /var/cache/persistence-exporter/env.sh sourced; runnable alone.
 set -euo pipefail

@@ -1,5 +1,5 @@
 //! The Grafana dashboards in `dashboards/` and their provisioning in `deploy/grafana/`
-//! (issue 7):
+//!:
 //!
 //! - structure: valid JSON, `schemaVersion` ≥ 39, a stable `uid`, only core non-Angular
 //!   panel types, a `datasource` variable (type `datasource`, query `prometheus`) used by
@@ -23,12 +23,16 @@
 //!   filter (collection errors, sessions by state, maxmemory) still return data, the
 //!   collection-errors panel a 0 per target instead of "No data".
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test dashboards`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^dashboards::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{
     DOCKER_HOST, DataSetup, Net, RedisContainer, TestVolume, unique, write_config,
+};
+use common::grafana::{
+    Dashboard, dashboards, lint, panels, parse_label_values, variable_query, variable_refs,
+    variables,
 };
 use common::postgres::PgServer;
 use common::prometheus::{Prometheus, url_encode};
@@ -41,11 +45,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The dashboards the issue asks for, with their stable uids.
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The dashboards the issue asks for, with their stable uids.
 const DASHBOARDS: &[(&str, &str)] = &[
     ("persistence-overview.json", "pe-overview"),
     ("postgres.json", "pe-postgres"),
@@ -54,10 +58,6 @@ const DASHBOARDS: &[(&str, &str)] = &[
 ];
 
 /// Core panel types that are not Angular (Grafana 11 disables Angular, 12 removes it).
-const PANEL_TYPES: &[&str] = &["timeseries", "stat", "gauge", "table", "bargauge", "text"];
-
-/// Variables a query may use, besides Grafana's built-in intervals.
-const VARIABLES: &[&str] = &["cluster", "job", "instance", "target"];
 
 /// What the live test substitutes for Grafana's built-in interval variables: Prometheus
 /// scrapes every [`SCRAPE_INTERVAL`] and keeps about [`OBSERVE`] of data, so a rate
@@ -85,74 +85,6 @@ const READY: &str = r#"up{job="persistence_exporter"} == 1
 /// How long Prometheus watches before the queries run.
 const OBSERVE: Duration = Duration::from_secs(30);
 
-fn ds() -> Value {
-    json!({"type": "prometheus", "uid": "${datasource}"})
-}
-
-/// One dashboard file.
-struct Dashboard {
-    file: String,
-    json: Value,
-}
-
-fn dashboards() -> Vec<Dashboard> {
-    let dir = repo().join("dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let file = p.file_name().unwrap().to_string_lossy().into_owned();
-            let json = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("dashboards/{file} is not valid JSON: {e}"));
-            Dashboard { file, json }
-        })
-        .collect()
-}
-
-/// Every panel, including those nested in a row's `panels`.
-fn panels(d: &Value) -> Vec<&Value> {
-    fn walk<'a>(list: &'a Value, out: &mut Vec<&'a Value>) {
-        for p in list.as_array().into_iter().flatten() {
-            out.push(p);
-            if let Some(inner) = p.get("panels") {
-                walk(inner, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&d["panels"], &mut out);
-    out
-}
-
-fn variables(d: &Value) -> Vec<&Value> {
-    d["templating"]["list"]
-        .as_array()
-        .map(|l| l.iter().collect())
-        .unwrap_or_default()
-}
-
-/// The query text of a query variable (a plain string or `{"query": …}`).
-fn variable_query(v: &Value) -> Option<&str> {
-    v["query"].as_str().or_else(|| v["query"]["query"].as_str())
-}
-
-/// `label_values(selector, label)` → `(Some(selector), label)`; `label_values(label)` →
-/// `(None, label)`.
-fn parse_label_values(q: &str) -> Option<(Option<String>, String)> {
-    let inner = q.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
-    match inner.rsplit_once(',') {
-        Some((sel, label)) => Some((Some(sel.trim().to_string()), label.trim().to_string())),
-        None => Some((None, inner.trim().to_string())),
-    }
-}
-
-/// Where a query lives, for messages.
 #[derive(Clone, Debug)]
 struct Query {
     /// `redis.json: panel 7 "Persistence status" target B`, or `… variable $target`.
@@ -206,28 +138,6 @@ fn queries(d: &Dashboard) -> Vec<Query> {
 }
 
 /// Every `$name` / `${name}` / `${name:fmt}` in a query.
-fn variable_refs(expr: &str) -> Vec<String> {
-    let c: Vec<char> = expr.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < c.len() {
-        if c[i] == '$' {
-            let braced = c.get(i + 1) == Some(&'{');
-            let start = if braced { i + 2 } else { i + 1 };
-            let mut j = start;
-            while j < c.len() && (c[j].is_ascii_alphanumeric() || c[j] == '_') {
-                j += 1;
-            }
-            out.push(c[start..j].iter().collect());
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Grafana's regex escaping of a variable value inside a PromQL `=~"…"` string.
 fn regex_escape(v: &str) -> String {
     let mut out = String::new();
     for ch in v.chars() {
@@ -311,251 +221,6 @@ fn helpers_parse_and_substitute_like_grafana() {
 }
 
 /// Walks every object of a JSON value with its path.
-fn walk_json<'a>(v: &'a Value, path: String, f: &mut dyn FnMut(&str, &'a Value)) {
-    f(&path, v);
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                walk_json(x, format!("{path}.{k}"), f);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                walk_json(x, format!("{path}[{i}]"), f);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The structural problems of one dashboard (empty when it follows every rule).
-fn lint(d: &Dashboard, expected_uid: Option<&str>) -> Vec<String> {
-    let mut problems = Vec::new();
-    let f = &d.file;
-    let j = &d.json;
-    let mut p = |s: String| problems.push(format!("{f}: {s}"));
-
-    for key in ["__inputs", "__requires", "__elements"] {
-        if j.get(key).is_some() {
-            p(format!(
-                "has `{key}`: use the `datasource` variable, not import placeholders"
-            ));
-        }
-    }
-    match j["schemaVersion"].as_u64() {
-        Some(v) if v >= 39 => {}
-        other => p(format!("schemaVersion {other:?}, want >= 39")),
-    }
-    let uid = j["uid"].as_str().unwrap_or("");
-    if uid.is_empty() || uid.len() > 40 {
-        p(format!("uid {uid:?} is empty or longer than 40 characters"));
-    }
-    if let Some(want) = expected_uid
-        && uid != want
-    {
-        p(format!("uid {uid:?}, want the stable {want:?}"));
-    }
-    if j["title"].as_str().is_none_or(|t| t.trim().is_empty()) {
-        p("no title".into());
-    }
-
-    // Every datasource reference anywhere is the variable; nothing names a datasource uid.
-    walk_json(j, String::new(), &mut |path, v| {
-        if let Value::Object(m) = v
-            && let Some(dsv) = m.get("datasource")
-            && *dsv != ds()
-        {
-            problems.push(format!("{f}: {path}.datasource is {dsv}, want {}", ds()));
-        }
-        if let Value::String(s) = v
-            && (s.contains("${DS_") || s.contains("$DS_"))
-        {
-            problems.push(format!("{f}: {path} uses an import placeholder: {s:?}"));
-        }
-    });
-    let mut p = |s: String| problems.push(format!("{f}: {s}"));
-
-    // Variables.
-    let vars = variables(j);
-    let var = |name: &str| vars.iter().find(|v| v["name"] == name).copied();
-    match var("datasource") {
-        Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
-        Some(v) => p(format!(
-            "variable datasource must be type datasource, query prometheus: {v}"
-        )),
-        None => p("no `datasource` variable".into()),
-    }
-    for (name, needs) in [
-        ("job", &["$cluster"][..]),
-        ("instance", &["$job"][..]),
-        ("target", &["$job", "$instance"][..]),
-    ] {
-        let Some(v) = var(name) else {
-            p(format!("no `{name}` variable"));
-            continue;
-        };
-        if v["type"] != "query" {
-            p(format!("variable {name} is not a query variable"));
-        }
-        let q = variable_query(v).unwrap_or("");
-        match parse_label_values(q) {
-            Some((Some(sel), label)) if label == name => {
-                for n in needs {
-                    if !sel.contains(n) {
-                        p(format!("variable {name} ({q}) is not chained by {n}"));
-                    }
-                }
-                for s in selectors(&sel) {
-                    if !s.matchers.contains("job=~\"$job\"") && name != "job" {
-                        p(format!(
-                            "variable {name}: {} not filtered by $job",
-                            s.metric
-                        ));
-                    }
-                }
-            }
-            _ => p(format!(
-                "variable {name}: query {q:?} is not label_values(<metric selector>, {name})"
-            )),
-        }
-    }
-    for v in &vars {
-        let name = v["name"].as_str().unwrap_or("");
-        if !["datasource", "cluster", "job", "instance", "target"].contains(&name) {
-            p(format!("unexpected variable {name}"));
-        }
-    }
-
-    // The cluster variable (the mixin's clusterLabel): "All" must match series without
-    // the label too.
-    match var("cluster") {
-        Some(v) if v["type"] == "query" && v["includeAll"] == true && v["allValue"] == ".*" => {}
-        Some(v) => p(format!(
-            "variable cluster must be a query variable with includeAll and allValue \".*\": {v}"
-        )),
-        None => p("no `cluster` variable".into()),
-    }
-
-    // Links to the runbook and the check reference, which exist in the repository.
-    let links: Vec<&str> = j["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["url"].as_str())
-        .collect();
-    for doc in ["docs/runbook.md", "docs/checks.md"] {
-        if !links.iter().any(|u| u.ends_with(doc)) {
-            p(format!("no dashboard link to {doc}"));
-        }
-        if !repo().join(doc).exists() {
-            p(format!("{doc} does not exist"));
-        }
-    }
-
-    // Panels.
-    let all = panels(j);
-    if all.is_empty() {
-        p("no panels".into());
-    }
-    let mut ids = BTreeSet::new();
-    let mut boxes: Vec<(String, [i64; 4])> = Vec::new();
-    for panel in &all {
-        let title = panel["title"].as_str().unwrap_or("");
-        let here = format!("panel {} {title:?}", panel["id"]);
-        match panel["id"].as_u64() {
-            Some(id) if ids.insert(id) => {}
-            Some(id) => p(format!("{here}: duplicate panel id {id}")),
-            None => p(format!("{here}: no numeric id")),
-        }
-        if title.trim().is_empty() {
-            p(format!("{here}: no title"));
-        }
-        let ty = panel["type"].as_str().unwrap_or("");
-        if !PANEL_TYPES.contains(&ty) {
-            p(format!(
-                "{here}: panel type {ty:?} is not one of {PANEL_TYPES:?}"
-            ));
-        }
-        if panel["datasource"] != ds() {
-            p(format!("{here}: panel datasource is not the variable"));
-        }
-        let defaults = &panel["fieldConfig"]["defaults"];
-        if defaults["unit"]
-            .as_str()
-            .is_none_or(|u| u.trim().is_empty())
-        {
-            p(format!("{here}: no unit"));
-        }
-        let steps = defaults["thresholds"]["steps"].as_array();
-        match steps {
-            Some(s)
-                if !s.is_empty()
-                    && s[0]["value"].is_null()
-                    && s.iter().all(|x| x["color"].is_string())
-                    && s[1..].iter().all(|x| x["value"].is_number()) => {}
-            _ => p(format!(
-                "{here}: thresholds must be steps with a base (value null) and numeric values"
-            )),
-        }
-        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
-        if targets.is_empty() {
-            p(format!("{here}: no target"));
-        }
-        let mut refs = BTreeSet::new();
-        for t in &targets {
-            let r = t["refId"].as_str().unwrap_or("");
-            if r.is_empty() || !refs.insert(r.to_string()) {
-                p(format!("{here}: missing or duplicate refId {r:?}"));
-            }
-            if t["datasource"] != ds() {
-                p(format!("{here} target {r}: datasource is not the variable"));
-            }
-            let expr = t["expr"].as_str().unwrap_or("");
-            if expr.trim().is_empty() {
-                p(format!("{here} target {r}: no expr"));
-            }
-            for name in variable_refs(expr) {
-                if !VARIABLES.contains(&name.as_str())
-                    && !BUILTINS.iter().any(|(b, _)| b[1..] == name)
-                {
-                    p(format!("{here} target {r}: unknown variable ${name}"));
-                }
-            }
-            for s in selectors(expr) {
-                for (label, value) in [
-                    ("cluster", "$cluster"),
-                    ("job", "$job"),
-                    ("instance", "$instance"),
-                ] {
-                    if !s.matchers.contains(&format!("{label}=~\"{value}\"")) {
-                        p(format!(
-                            "{here} target {r}: {} is not filtered by {label}=~\"{value}\"",
-                            s.metric
-                        ));
-                    }
-                }
-            }
-        }
-        let g = &panel["gridPos"];
-        let b = ["x", "y", "w", "h"].map(|k| g[k].as_i64().unwrap_or(-1));
-        if b.iter().any(|v| *v < 0) || b[2] == 0 || b[3] == 0 || b[0] + b[2] > 24 {
-            p(format!("{here}: bad gridPos {g}"));
-        } else {
-            for (other, o) in &boxes {
-                let overlap = b[0] < o[0] + o[2]
-                    && o[0] < b[0] + b[2]
-                    && b[1] < o[1] + o[3]
-                    && o[1] < b[1] + b[3];
-                if overlap {
-                    p(format!("{here}: overlaps {other}"));
-                }
-            }
-            boxes.push((here.clone(), b));
-        }
-    }
-    problems
-}
-
 #[test]
 fn dashboards_follow_the_rules() {
     let all = dashboards();
@@ -769,7 +434,7 @@ async fn fixture() -> Fixture {
         RedisServer::start(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"]);
     let (volume, container) = tokio::task::block_in_place(|| {
         let volume = TestVolume::create(&unique("dash-redis-data"), &[]);
-        volume.fill(&[("seed", 200_000)]);
+        volume.fill(&[("filler", 200_000)]);
         let container = RedisContainer::start(
             &unique("dash-redis"),
             "/data",

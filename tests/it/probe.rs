@@ -2,7 +2,7 @@
 //! resolve only through lines this file adds to /etc/hosts (and removes again, also when
 //! a test fails); nothing here resolves a name anywhere else.
 
-mod common;
+use crate::common;
 
 use common::Exporter;
 use common::redis::RedisServer;

@@ -10,7 +10,7 @@
 //! `AppState::reload()`, the function `POST /-/reload` and SIGHUP both call; so it depends
 //! on neither the HTTP reload endpoint's gating nor signals.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgServer;
 use common::{Exporter, Metrics, free_port, http_get, promtool_check};

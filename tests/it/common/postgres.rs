@@ -7,7 +7,7 @@
 //! Authentication: `postgres` (superuser, the harness's admin) is trusted; every other
 //! role logs in with a SCRAM password, so the password-leak tests exercise real auth.
 
-use super::{env_path, free_port};
+use super::{PORT_ATTEMPTS, bind_failed, env_path, free_port};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -128,11 +128,32 @@ impl PgServer {
             _tmp: tmp,
         };
         after_initdb(&s);
-        s.spawn();
+        // The port may have been taken since it was chosen: start again on a new one.
+        for attempt in 1.. {
+            match s.try_spawn() {
+                Ok(()) => break,
+                Err(log) if attempt < PORT_ATTEMPTS && bind_failed(&log) => s.port = free_port(),
+                Err(log) => panic!(
+                    "PostgreSQL {} on port {} did not come up:\n{log}",
+                    s.version, s.port
+                ),
+            }
+        }
         s
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!(
+                "PostgreSQL {} on port {} did not come up:\n{log}",
+                self.version, self.port
+            );
+        }
+    }
+
+    /// Starts the server; ready when `postmaster.pid` is this process's and says so. On
+    /// failure returns what the server logged meanwhile.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let user = pg_user();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -156,7 +177,7 @@ impl PgServer {
             .stderr(log);
         self.child = Some(cmd.spawn().expect("postgres starts"));
         // Ready when postmaster.pid is ours and says so (works whatever the logging setup).
-        let pid = self.child.as_ref().unwrap().id().to_string();
+        let pid = self.child.as_ref().map(|c| c.id().to_string()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status =
@@ -165,20 +186,22 @@ impl PgServer {
             if lines.first() == Some(&pid.as_str())
                 && lines.get(7).is_some_and(|l| l.trim() == "ready")
             {
-                return;
+                return Ok(());
             }
             let exited = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() {
+                self.child = None;
+            }
             if exited.is_some() || Instant::now() > deadline {
+                self.stop();
                 let text = std::fs::read(&self.log_file).unwrap_or_default();
-                let new = String::from_utf8_lossy(&text[(start_len as usize).min(text.len())..])
-                    .into_owned();
-                panic!(
-                    "PostgreSQL {} on port {} did not come up:\n{new}",
-                    self.version, self.port
-                );
+                return Err(String::from_utf8_lossy(
+                    text.get(start_len as usize..).unwrap_or_default(),
+                )
+                .into_owned());
             }
             std::thread::sleep(Duration::from_millis(30));
         }
@@ -282,14 +305,6 @@ impl PgServer {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
     }
-
-    /// Makes a directory in the server's directory, owned by the server's user.
-    pub fn private_dir(&self, name: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::create_dir_all(&p).unwrap();
-        chown(&p, pg_user());
-        p
-    }
 }
 
 impl Drop for PgServer {
@@ -297,32 +312,3 @@ impl Drop for PgServer {
         self.stop();
     }
 }
-
-/// promtool findings accepted for postgres_exporter's names, which issue 3 fixes as
-/// contracts: `pg_stat_activity_count` and `pg_stat_archiver_*_count` (a `_count` suffix on
-/// a non-histogram), its counters without `_total` (`pg_stat_database_*`,
-/// `pg_stat_archiver_*`), and settings whose own name ends in `_count` or contains
-/// `summary` (`pg_settings_<name>` is postgres_exporter's scheme).
-pub const ACCEPTED_LINT: &[&str] = &[
-    "pg_stat_activity_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_stat_archiver_archived_count counter metrics should have \"_total\" suffix",
-    "pg_stat_archiver_archived_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_stat_archiver_failed_count counter metrics should have \"_total\" suffix",
-    "pg_stat_archiver_failed_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_settings_tcp_keepalives_count non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "pg_settings_wal_summary_keep_time_seconds metric name should not include type 'summary'",
-    "pg_stat_database_xact_commit counter metrics should have \"_total\" suffix",
-    "pg_stat_database_xact_rollback counter metrics should have \"_total\" suffix",
-    "pg_stat_database_blks_read counter metrics should have \"_total\" suffix",
-    "pg_stat_database_blks_hit counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_returned counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_fetched counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_inserted counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_updated counter metrics should have \"_total\" suffix",
-    "pg_stat_database_tup_deleted counter metrics should have \"_total\" suffix",
-    "pg_stat_database_conflicts counter metrics should have \"_total\" suffix",
-    "pg_stat_database_temp_files counter metrics should have \"_total\" suffix",
-    "pg_stat_database_temp_bytes counter metrics should have \"_total\" suffix",
-    "pg_stat_database_deadlocks counter metrics should have \"_total\" suffix",
-    "pg_stat_database_checksum_failures counter metrics should have \"_total\" suffix",
-];

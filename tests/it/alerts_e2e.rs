@@ -1,4 +1,4 @@
-//! End to end (issue 6): a real Prometheus (Debian `prometheus`) scrapes the exporter
+//! End to end: a real Prometheus (Debian `prometheus`) scrapes the exporter
 //! with the rules of `alerts/` loaded, a real Alertmanager (Debian
 //! `prometheus-alertmanager`) with `deploy/alertmanager.yml` routes to a webhook receiver
 //! inside the test.
@@ -14,7 +14,7 @@
 //! `group_wait`/`group_interval` become 1s and its receiver URLs point at the webhook.
 //! Intervals are 1 s. Processes run in temp dirs on free ports and are killed by PID.
 
-mod common;
+use crate::common;
 
 use common::redis::RedisServer;
 use common::{Exporter, env_path, free_port, http_get};

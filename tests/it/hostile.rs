@@ -6,10 +6,10 @@
 //!
 //! `PE_HOSTILE_BIN` runs another exporter binary and `PE_HOSTILE_FLOOD_BYTES` changes how
 //! much junk the servers send (default 300 MB), to compare builds:
-//! `PE_HOSTILE_FLOOD_BYTES=1000000000 cargo nextest run --test hostile -E 'test(flood)'
+//! `PE_HOSTILE_FLOOD_BYTES=1000000000 cargo nextest run -E 'test(/^hostile::.*flood/)'
 //! --no-capture` prints each run's peak RSS.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgServer;
 use common::redis::RedisServer;

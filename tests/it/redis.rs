@@ -1,14 +1,14 @@
-//! Redis collector against real `redis-server` processes: exact values for the seed's
+//! Redis collector against real `redis-server` processes: exact values for the das-tern report's
 //! configuration, persistence off, ACL without CONFIG, evictions, failing saves, failure
 //! modes, secrets, single-flight, and the Redis 6.2 / 7.0 / Valkey 8.1 matrix.
 
-mod common;
+use crate::common;
 
 use common::redis::{Flavor, RedisServer};
 use common::{Blackhole, Exporter, free_port, logs};
 use std::time::{Duration, Instant};
 
-const SEED_PASSWORD: &str = "dastern_redis_password-Zq81";
+const DAS_TERN_PASSWORD: &str = "dastern_redis_password-Zq81";
 
 fn password_file(dir: &tempfile::TempDir, pw: &str) -> String {
     let p = dir.path().join("redis.pw");
@@ -16,9 +16,10 @@ fn password_file(dir: &tempfile::TempDir, pw: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// The body shared by the seed test and the version matrix.
-async fn seed_configuration_exact(flavor: Flavor) {
-    let server = RedisServer::start_flavor(flavor, &common::redis::seed_args(SEED_PASSWORD));
+/// The body shared by the das-tern configuration test and the version matrix.
+async fn das_tern_configuration_exact(flavor: Flavor) {
+    let server =
+        RedisServer::start_flavor(flavor, &common::redis::das_tern_args(DAS_TERN_PASSWORD));
     let mut c = server.client();
     for i in 0..10 {
         let _: () = redis::cmd("SET")
@@ -37,7 +38,7 @@ async fn seed_configuration_exact(flavor: Flavor) {
         .unwrap();
     drop(c);
     let tmp = tempfile::tempdir().unwrap();
-    let pw = password_file(&tmp, SEED_PASSWORD);
+    let pw = password_file(&tmp, DAS_TERN_PASSWORD);
     let url = server.url();
     let e = Exporter::start(&["--redis.addr", &url, "--redis.password-file", &pw]).await;
     // Wait until a possible start-up AOF rewrite is over, so the status fields are final.
@@ -162,23 +163,23 @@ async fn seed_configuration_exact(flavor: Flavor) {
     assert_eq!(m.value("redis_auth_required", &t), 1.0);
     assert_eq!(m.types["redis_evicted_keys_total"], "counter");
     assert_eq!(m.types["redis_up"], "gauge");
-    assert!(!m.text.contains(SEED_PASSWORD));
+    assert!(!m.text.contains(DAS_TERN_PASSWORD));
     e.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_configuration_redis_70() {
-    seed_configuration_exact(Flavor::Redis70).await;
+async fn das_tern_configuration_redis_70() {
+    das_tern_configuration_exact(Flavor::Redis70).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_configuration_redis_62() {
-    seed_configuration_exact(Flavor::Redis62).await;
+async fn das_tern_configuration_redis_62() {
+    das_tern_configuration_exact(Flavor::Redis62).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_configuration_valkey_81() {
-    seed_configuration_exact(Flavor::Valkey81).await;
+async fn das_tern_configuration_valkey_81() {
+    das_tern_configuration_exact(Flavor::Valkey81).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

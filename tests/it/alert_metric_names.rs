@@ -1,4 +1,4 @@
-//! The alert rules in `alerts/` against the exporter they are written for (issue 6):
+//! The alert rules in `alerts/` against the exporter they are written for:
 //!
 //! - every metric name a rule expression uses is produced by the real exporter, scraping
 //!   real Redis, PostgreSQL and Docker Engine targets set up so that each of those
@@ -10,7 +10,7 @@
 //!   `docs/runbook.md`, a row with the same `for` in `alerts/README.md`, and a unit test
 //!   in `alerts/tests/` that makes each alert fire and one that keeps it silent.
 
-mod common;
+use crate::common;
 
 use common::docker::DOCKER_HOST;
 use common::postgres::PgServer;

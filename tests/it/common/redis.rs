@@ -1,14 +1,14 @@
 //! Real `redis-server` processes for tests: started on a free loopback port in a temp dir
 //! with a chosen configuration, killed (by PID) when dropped.
 
-use super::{env_path, free_port};
+use super::{PORT_ATTEMPTS, bind_failed, env_path, free_port};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The seed report's Redis command line after the password (as separate arguments:
+/// The das-tern report's Redis command line after the password (as separate arguments:
 /// Redis 6.2 ignores a quoted "60 1000").
-pub const SEED_SETTINGS: &[&str] = &[
+pub const DAS_TERN_SETTINGS: &[&str] = &[
     "--maxmemory",
     "512mb",
     "--maxmemory-policy",
@@ -22,10 +22,10 @@ pub const SEED_SETTINGS: &[&str] = &[
     "everysec",
 ];
 
-/// The seed report's Redis arguments with this password.
-pub fn seed_args(password: &str) -> Vec<&str> {
+/// The das-tern report's Redis arguments with this password.
+pub fn das_tern_args(password: &str) -> Vec<&str> {
     let mut v = vec!["--requirepass", password];
-    v.extend_from_slice(SEED_SETTINGS);
+    v.extend_from_slice(DAS_TERN_SETTINGS);
     v
 }
 
@@ -89,11 +89,33 @@ impl RedisServer {
             child: None,
             _tmp: tmp,
         };
-        s.spawn();
+        // The port may have been taken since it was chosen: start again on a new one.
+        for attempt in 1.. {
+            match s.try_spawn() {
+                Ok(()) => break,
+                Err(log) if attempt < PORT_ATTEMPTS && bind_failed(&log) => s.port = free_port(),
+                Err(log) => panic!("redis-server on port {} did not come up:\n{log}", s.port),
+            }
+        }
         s
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("redis-server on port {} did not come up:\n{log}", self.port);
+        }
+    }
+
+    /// Starts the process; ready when this very process answers on the port (its
+    /// `process_id`, so another server that holds the port is never mistaken for it).
+    /// On failure returns what the server logged meanwhile.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log_file = self.dir.join("redis.log");
+        let log_start = std::fs::metadata(&log_file).map_or(0, |m| m.len() as usize);
+        let new_log = || {
+            let text = std::fs::read(&log_file).unwrap_or_default();
+            String::from_utf8_lossy(text.get(log_start..).unwrap_or_default()).into_owned()
+        };
         let mut cmd = Command::new(self.flavor.binary());
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", self.dir.to_str().unwrap()])
@@ -112,20 +134,34 @@ impl RedisServer {
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(cmd.spawn().expect("redis-server starts"));
+        let mut child = cmd.spawn().expect("redis-server starts");
+        let pid = child.id().to_string();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if self
+            if child.try_wait().ok().flatten().is_some() {
+                return Err(new_log());
+            }
+            let answering = self
                 .try_client()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok())
-                .is_some()
-            {
-                return;
+                .and_then(|mut c| {
+                    redis::cmd("INFO")
+                        .arg("server")
+                        .query::<String>(&mut c)
+                        .ok()
+                })
+                .is_some_and(|info| {
+                    info.lines()
+                        .any(|l| l.trim_end().strip_prefix("process_id:") == Some(pid.as_str()))
+                });
+            if answering {
+                self.child = Some(child);
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(30));
         }
-        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
-        panic!("redis-server on port {} did not come up:\n{log}", self.port);
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(new_log())
     }
 
     fn try_client(&self) -> Option<redis::Connection> {

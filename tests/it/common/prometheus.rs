@@ -2,7 +2,7 @@
 //! a directory with a given config file, waited on until ready, queried over its HTTP
 //! API, killed by PID when dropped.
 
-use super::{env_path, free_port, http_get};
+use super::{PORT_ATTEMPTS, bind_failed, env_path, free_port, http_get};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,18 @@ impl Prometheus {
     /// directory), its TSDB and log in `dir`, and waits until `/-/ready` answers 200.
     pub async fn start(dir: &Path, config: &Path) -> Prometheus {
         std::fs::create_dir_all(dir).unwrap();
+        // The port may have been taken since it was chosen: start again on a new one.
+        for attempt in 1.. {
+            match Self::try_start(dir, config).await {
+                Ok(p) => return p,
+                Err(log) if attempt < PORT_ATTEMPTS && bind_failed(&log) => {}
+                Err(log) => panic!("prometheus did not start:\n{log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    async fn try_start(dir: &Path, config: &Path) -> Result<Prometheus, String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = dir.join("prometheus.log");
         let child = Command::new(env_path("PE_PROMETHEUS"))
@@ -41,12 +53,12 @@ impl Prometheus {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", p.log());
+                return Err(format!("exited with {status}:\n{}", p.log()));
             }
             if tokio::net::TcpStream::connect(addr).await.is_ok()
                 && http_get(addr, "/-/ready", &[]).await.status == 200
             {
-                return p;
+                return Ok(p);
             }
             assert!(
                 Instant::now() < until,

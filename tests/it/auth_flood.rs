@@ -3,7 +3,7 @@
 //! than a known one with a wrong password, and a reload forgets remembered credentials.
 //! The flood is bounded (300 requests, 50 at a time, loopback only).
 
-mod common;
+use crate::common;
 
 use common::redis::RedisServer;
 use common::{Exporter, HttpResponse, http_get};

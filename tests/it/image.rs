@@ -1,4 +1,4 @@
-//! The container image (issue 8), built from the top-level `Dockerfile` and run for real.
+//! The container image, built from the top-level `Dockerfile` and run for real.
 //!
 //! No registry is reachable in CI, so both base images of the Dockerfile are made here:
 //! the runtime base from exactly the shared libraries the binary under test links (`ldd`),
@@ -12,16 +12,16 @@
 //! filesystem, no capabilities, the Docker socket read-only through the socket's group,
 //! Docker's volumes directory read-only, `deploy/persistence_exporter.yml` with the compose
 //! secret `deploy/secrets/postgres_exporter_password`; against a real Redis and
-//! PostgreSQL 17 on the host's loopback, started with the seed's settings, the PostgreSQL
+//! PostgreSQL 17 on the host's loopback, started with the das-tern report's settings, the PostgreSQL
 //! role created by `deploy/postgres-init/`.
 //!
 //! Everything created is labelled `pe-test=1` and `pe-test-run=<unique id>` and removed at
 //! the end, the intermediate images of the build included (they inherit the labels of the
 //! base images).
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test image`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^image::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{TestContainer, docker, docker_quiet, unique};
 use common::postgres::PgServer;
@@ -395,8 +395,8 @@ async fn image_runs_the_compose_config_non_root_against_real_redis_and_postgres(
         "final image {size} B is not base {base} B + binary {bin_len} B"
     );
 
-    // ---- Servers, configured like the seed's stack.
-    let redis = RedisServer::start(&common::redis::seed_args(REDIS_PASSWORD));
+    // ---- Servers, configured like the das-tern stack.
+    let redis = RedisServer::start(&common::redis::das_tern_args(REDIS_PASSWORD));
     let pg = PgServer::start(
         17,
         &[
@@ -554,7 +554,7 @@ async fn image_runs_the_compose_config_non_root_against_real_redis_and_postgres(
     assert_eq!(c.inspect("{{.HostConfig.ReadonlyRootfs}}"), "true");
 
     // ---- /metrics from the container: both servers up, Docker reachable as non-root,
-    // the volumes filesystem measured, the seed's settings pass the das-tern checks.
+    // the volumes filesystem measured, the das-tern report's settings pass the das-tern checks.
     let want = [
         ("dastern-redis", "redis_version_min"),
         ("dastern-redis", "redis_maxmemory"),

@@ -1,8 +1,8 @@
-//! The seed report's stack, for real: PostgreSQL (15, 16, 17, 18) and Redis in Docker
+//! The das-tern stack, for real: PostgreSQL (15, 16, 17, 18) and Redis in Docker
 //! containers on named `local` volumes, configured exactly as the report says, audited
 //! with the `das-tern` profile by the exporter and by `persistence_exporter check`.
 
-mod common;
+use crate::common;
 
 use common::docker::{DataSetup, Net, PostgresContainer, RedisContainer, TestVolume, unique};
 use common::{Exporter, env_path};
@@ -11,11 +11,11 @@ use std::process::Command;
 const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 const REDIS_PW: &str = "dastern_redis_password";
 
-fn seed_postgres(version: u32, volume: &str) -> PostgresContainer {
+fn das_tern_postgres(version: u32, volume: &str) -> PostgresContainer {
     let bin = env_path(&format!("PE_PG{version}_BIN"));
     let data = "/var/lib/postgresql/data";
     PostgresContainer::start_with(
-        &unique(&format!("seed-pg{version}")),
+        &unique(&format!("das-tern-pg{version}")),
         &bin,
         data,
         &["-v".to_string(), format!("{volume}:{data}")],
@@ -28,7 +28,7 @@ fn seed_postgres(version: u32, volume: &str) -> PostgresContainer {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_stack_passes_das_tern_from_postgres_16() {
+async fn das_tern_stack_passes_from_postgres_16() {
     let versions = [15u32, 16, 17, 18];
     // Separate bindings: locals drop in reverse order, so the containers go before the
     // volumes they use (a volume in use cannot be removed).
@@ -43,10 +43,10 @@ async fn seed_stack_passes_das_tern_from_postgres_16() {
         let pgs: Vec<PostgresContainer> = versions
             .iter()
             .zip(&volumes)
-            .map(|(v, vol)| seed_postgres(*v, &vol.name))
+            .map(|(v, vol)| das_tern_postgres(*v, &vol.name))
             .collect();
         let redis = RedisContainer::start_configured(
-            &unique("seed-redis"),
+            &unique("das-tern-redis"),
             "/data",
             &DataSetup::Named(volumes[4].name.clone()),
             &Net::Host,
@@ -73,7 +73,7 @@ async fn seed_stack_passes_das_tern_from_postgres_16() {
             pg.port, pg.container.name
         ));
     }
-    let cfg = dir.path().join("seed.yml");
+    let cfg = dir.path().join("das-tern.yml");
     std::fs::write(&cfg, yaml).unwrap();
 
     // The one-shot audit: every check of every target is evaluated.

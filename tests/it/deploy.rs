@@ -1,4 +1,4 @@
-//! `deploy/prometheus-probe.example.yml` (issue 8) run by a real Prometheus against the
+//! `deploy/prometheus-probe.example.yml` run by a real Prometheus against the
 //! exporter's `/probe`, with the probe modules of `deploy/persistence_exporter.yml`:
 //!
 //! - the static jobs: three Redis and two PostgreSQL servers (the example's target lists
@@ -8,9 +8,9 @@
 //!   with the label `persistence_exporter.module` become probe targets, named
 //!   `<container>:<port>`, with `persistence_exporter.port` picking the port.
 //!
-//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run --test deploy`
+//! Run: `source /var/cache/persistence-exporter/env.sh && cargo nextest run -E 'test(/^deploy::/)'`
 
-mod common;
+use crate::common;
 
 use common::docker::{TestContainer, TestNetwork, docker, unique};
 use common::postgres::PgServer;

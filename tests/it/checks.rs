@@ -1,7 +1,7 @@
 //! Persistence checks end to end against real Redis servers: the metrics, the
 //! `check` subcommand's table, JSON and exit codes, and the status page.
 
-mod common;
+use crate::common;
 
 use common::redis::RedisServer;
 use common::{Exporter, free_port};
@@ -29,8 +29,8 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
-fn check_passes_the_seed_redis_and_exits_0() {
-    let server = RedisServer::start(&common::redis::seed_args(PW));
+fn check_passes_the_das_tern_redis_and_exits_0() {
+    let server = RedisServer::start(&common::redis::das_tern_args(PW));
     let dir = tempfile::tempdir().unwrap();
     let pw = pw_file(&dir);
     let (code, out, err) = check(&[

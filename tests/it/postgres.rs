@@ -1,9 +1,9 @@
 //! PostgreSQL collector against real servers started by the harness as an unprivileged
-//! user: the seed's configuration with exact values, slow queries (in flight, counted
+//! user: the das-tern report's configuration with exact values, slow queries (in flight, counted
 //! exactly from the log in every format, pg_stat_statements with bounded cardinality),
 //! failure modes, secrets, privileges, TLS, and the 13–18 version matrix.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgServer;
 use common::{Blackhole, Exporter, Metrics, free_port, logs};
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 const MONITOR_PW: &str = "mon-S3cret-7f2a!x";
 const APP_PW: &str = "app-S3cret-91bc";
 
-/// The seed report's PostgreSQL settings (AC 1.5–1.8) plus pg_stat_statements.
-fn seed_settings() -> Vec<(&'static str, &'static str)> {
+/// The das-tern report's PostgreSQL settings (UTF8, Asia/Phnom_Penh, max_connections 20,
+/// slow-query logging at 1000 ms) plus pg_stat_statements.
+fn das_tern_settings() -> Vec<(&'static str, &'static str)> {
     vec![
         ("max_connections", "20"),
         ("TimeZone", "Asia/Phnom_Penh"),
@@ -61,7 +62,7 @@ fn with<'a>(t: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)>
 
 /// The integration body every version runs.
 async fn matrix(version: u32) {
-    let mut server = PgServer::start(version, &seed_settings());
+    let mut server = PgServer::start(version, &das_tern_settings());
     create_roles(&server).await;
     let tmp = tempfile::tempdir().unwrap();
     // Connected as a pg_monitor member, not a superuser.
@@ -69,7 +70,7 @@ async fn matrix(version: u32) {
     let t = server.target("postgres");
     let t = t.as_str();
 
-    // ---- the seed's configuration, exact values --------------------------------------
+    // ---- the das-tern configuration, exact values -------------------------------------
     let m = e.scrape().await;
     let v = |name: &str, extra: &[(&str, &str)]| m.value(name, &with(t, extra));
     assert_eq!(v("pg_up", &[]), 1.0, "{}", m.text);

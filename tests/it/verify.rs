@@ -4,7 +4,7 @@
 //! passes even without a volume; nothing happens without `--confirm`; a re-created
 //! container that cannot start is rolled back.
 
-mod common;
+use crate::common;
 
 use common::docker::{
     DataSetup, Net, PostgresContainer, RedisContainer, TestContainer, TestVolume, docker,

@@ -107,15 +107,6 @@ impl TestVolume {
     }
 }
 
-impl TestVolume {
-    /// Creates `dirs` × `per_dir` empty files in the volume (makes `/system/df` walk).
-    pub fn fill_many_files(&self, dirs: usize, per_dir: usize) {
-        self.run_script(&format!(
-            "cd /v && i=0; while [ $i -lt {dirs} ]; do mkdir d$i && (cd d$i && touch $(seq 1 {per_dir})); i=$((i+1)); done"
-        ));
-    }
-}
-
 impl Drop for TestVolume {
     fn drop(&mut self) {
         docker_quiet(&["volume", "rm", "-f", &self.name]);
@@ -710,6 +701,83 @@ async fn fake_reply(
         }
         _ => message(404, "page not found"),
     }
+}
+
+/// A recording proxy in front of the real Engine: a unix socket that forwards every
+/// request, one Engine connection per request, to `/var/run/docker.sock` and records its
+/// request line, so a test can count the Engine calls a scrape makes.
+pub struct EngineProxy {
+    /// Every request line (`GET /v1.41/volumes`), in order.
+    requests: Arc<Mutex<Vec<String>>>,
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineProxy {
+    /// Starts one in a temp dir.
+    pub fn start() -> EngineProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let log = log.clone();
+                        async move { forward_to_engine(&log, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        EngineProxy {
+            requests,
+            path,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// `unix://<path>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// The request lines so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for EngineProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward_to_engine(
+    log: &Mutex<Vec<String>>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
+    log.lock()
+        .unwrap()
+        .push(format!("{} {}", req.method(), req.uri()));
+    let engine = DOCKER_HOST.strip_prefix("unix://").unwrap();
+    let stream = tokio::net::UnixStream::connect(engine)
+        .await
+        .unwrap_or_else(|e| panic!("{engine}: {e}"));
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await
 }
 
 /// A unix socket that accepts connections and never answers.

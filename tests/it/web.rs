@@ -2,7 +2,7 @@
 //! basic auth) with curl and a real Prometheus, `/probe` against several real Redis and
 //! PostgreSQL servers, and live reload (`POST /-/reload`, SIGHUP).
 
-mod common;
+use crate::common;
 
 use common::postgres::PgServer;
 use common::prometheus::Prometheus;

@@ -1,7 +1,7 @@
 //! The binary itself: `--config.check` exit codes and messages, start-up on a real
 //! port, and graceful shutdown on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

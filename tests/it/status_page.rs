@@ -3,7 +3,7 @@
 //! summary, failing rows first, the profile, when it was collected and a self-refresh.
 //! The documentation is served as HTML with an anchor for every check and every alert.
 
-mod common;
+use crate::common;
 
 use common::Exporter;
 use common::redis::RedisServer;
@@ -32,7 +32,7 @@ fn collected(page: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_status_page_collects_when_stale_without_a_metrics_scrape() {
-    let server = RedisServer::start(&common::redis::seed_args(PW));
+    let server = RedisServer::start(&common::redis::das_tern_args(PW));
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, PW).unwrap();
@@ -138,7 +138,7 @@ async fn the_documentation_is_html_with_an_anchor_per_check_and_alert() {
     let runbook = e.get("/docs/runbook", &[]).await;
     assert_eq!(runbook.status, 200);
     assert!(runbook.headers["content-type"].starts_with("text/html"));
-    let alerts: Vec<&str> = include_str!("../docs/runbook.md")
+    let alerts: Vec<&str> = include_str!("../../docs/runbook.md")
         .lines()
         .filter_map(|l| l.strip_prefix("## "))
         .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric()))

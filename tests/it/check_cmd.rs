@@ -3,7 +3,7 @@
 //! Markdown report, `check --help`; the log lines (state changes, built-in defaults, the
 //! same keys in logfmt and JSON); and the README's flag table against clap's defaults.
 
-mod common;
+use crate::common;
 
 use common::free_port;
 use common::redis::RedisServer;
