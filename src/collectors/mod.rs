@@ -2,6 +2,7 @@
 //! connection between scrapes, runs one round of requests per scrape, and returns a plain
 //! typed snapshot (or a [`CollectError`]); nothing here knows about Prometheus.
 
+pub mod address;
 pub mod capped;
 pub mod docker;
 pub mod postgres;
@@ -17,6 +18,12 @@ pub(crate) fn stated_budget(deadline: tokio::time::Instant) -> Duration {
         .as_millis();
     let rounded = (ms + 5) / 10 * 10;
     Duration::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
+/// Locks a mutex, recovering the data from a poisoned one (a panicked holder leaves
+/// only counters and caches behind, still worth reading).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Which system a target is; also the `collector` label of the self-metrics.
