@@ -563,95 +563,28 @@ fn truncate(s: &str) -> String {
     format!("{}...", &s[..end])
 }
 
+/// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed),
+/// keeping the nanoseconds. The Engine's "never" (`0001-01-01T00:00:00Z`) and anything
+/// up to the Unix epoch give `None`.
+fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    (t.unix_timestamp() > 0).then_some(t)
+}
+
 /// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch, exactly (the
-/// Engine's log timestamps have nanoseconds, more than an `f64` holds).
+/// Engine's log timestamps have nanoseconds, more than an `f64` holds). Digits beyond
+/// the ninth are ignored.
 pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    // Seconds from the same parser, with the fraction taken out and read as an integer.
-    let (head, frac, tail) = match s.get(19..).and_then(|r| r.strip_prefix('.')) {
-        Some(r) => {
-            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 9 {
-                return None;
-            }
-            let mut f: i128 = r[..digits].parse().ok()?;
-            for _ in digits..9 {
-                f *= 10;
-            }
-            (&s[..19], f, &r[digits..])
-        }
-        None => (s.get(..19)?, 0, s.get(19..)?),
-    };
-    let secs = parse_rfc3339(&format!("{head}{tail}"))?;
-    Some(secs as i128 * 1_000_000_000 + frac)
+    parse_timestamp(s).map(time::OffsetDateTime::unix_timestamp_nanos)
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed) into
 /// Unix seconds. The Engine's "never" (`0001-01-01T00:00:00Z`) and anything before 1970
 /// give `None`.
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        frac = format!("0.{}", &r[..digits]).parse().ok()?;
-        rest = &r[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest[1..].split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    (secs > 0).then_some(secs as f64 + frac)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let t = parse_timestamp(s)?;
+    Some(t.unix_timestamp() as f64 + f64::from(t.nanosecond()) / 1e9)
 }
 
 #[cfg(test)]
@@ -856,7 +789,11 @@ mod tests {
             parse_rfc3339_nanos("2026-11-29T15:20:32Z"),
             Some(1_795_965_632_000_000_000)
         );
-        assert_eq!(parse_rfc3339_nanos("2026-11-29T15:20:32.1234567890Z"), None);
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-29T15:20:32.1234567890Z"),
+            Some(1_795_965_632_123_456_789)
+        );
+        assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_nanos("x"), None);
     }
 }

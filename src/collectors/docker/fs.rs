@@ -15,29 +15,19 @@ pub(super) async fn volumes_capacity(root: &str, deadline: Instant) -> Option<Fs
     tokio::time::timeout_at(deadline, task).await.ok()?.ok()?
 }
 
-// The statvfs field types differ between platforms (u32 on some 32-bit targets).
-#[allow(clippy::unnecessary_cast)]
+/// Size and available bytes of the filesystem holding `path`; `None` when it cannot be
+/// read.
 fn statvfs(path: &Path) -> Option<FsCapacity> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a valid NUL-terminated string and `st` points to writable memory of
-    // the right type; statvfs fills it completely when it returns 0.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: initialised by the successful call above.
-    let st = unsafe { st.assume_init() };
+    let st = rustix::fs::statvfs(path).ok()?;
     let unit = if st.f_frsize > 0 {
-        st.f_frsize as u64
+        st.f_frsize
     } else {
-        st.f_bsize as u64
+        st.f_bsize
     };
     Some(FsCapacity {
         path: path.display().to_string(),
-        size_bytes: (st.f_blocks as u64).saturating_mul(unit),
-        avail_bytes: (st.f_bavail as u64).saturating_mul(unit),
+        size_bytes: st.f_blocks.saturating_mul(unit),
+        avail_bytes: st.f_bavail.saturating_mul(unit),
     })
 }
 

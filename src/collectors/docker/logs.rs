@@ -15,7 +15,7 @@
 use super::api::{self, ApiVersion};
 use super::engine::{Engine, encode_segment};
 use crate::collectors::postgres::slowlog::{
-    self, DURATION_BUCKETS, DbSlow, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
+    self, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
 };
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
@@ -175,17 +175,6 @@ pub fn prefix_from_argv(argv: &[String]) -> Option<String> {
     None
 }
 
-fn observe(d: &mut DbSlow, seconds: f64) {
-    if d.buckets.len() != DURATION_BUCKETS.len() {
-        d.buckets = vec![0; DURATION_BUCKETS.len()];
-    }
-    d.count += 1;
-    d.sum_seconds += seconds;
-    if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
-        d.buckets[i] += 1;
-    }
-}
-
 /// What the follow task needs and produces, shared with the collector.
 #[derive(Debug)]
 struct Shared {
@@ -211,10 +200,11 @@ impl Shared {
             if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
                 db = OVERFLOW_DB.to_string();
             }
-            observe(
-                self.stats.per_db.entry(db).or_default(),
-                e.duration_ms / 1000.0,
-            );
+            self.stats
+                .per_db
+                .entry(db)
+                .or_default()
+                .observe(e.duration_ms / 1000.0);
         }
     }
 }

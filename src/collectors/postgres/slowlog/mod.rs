@@ -61,14 +61,19 @@ pub struct DbSlow {
 }
 
 impl DbSlow {
-    fn observe(&mut self, seconds: f64) {
+    /// Counts one slow statement of `seconds`.
+    pub(crate) fn observe(&mut self, seconds: f64) {
         if self.buckets.len() != DURATION_BUCKETS.len() {
             self.buckets = vec![0; DURATION_BUCKETS.len()];
         }
         self.count += 1;
         self.sum_seconds += seconds;
-        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i] += 1;
+        if let Some(bucket) = DURATION_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .and_then(|i| self.buckets.get_mut(i))
+        {
+            *bucket += 1;
         }
     }
 

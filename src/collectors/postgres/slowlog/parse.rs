@@ -51,45 +51,23 @@ pub fn parse_stderr_line(line: &str, prefix: Option<&PrefixTemplate>) -> Option<
 }
 
 /// Splits one CSV record (RFC 4180: `"` quotes, `""` escapes, newlines inside quotes).
-/// `None` when the quotes do not balance.
+/// `None` when the quotes do not balance: the record is incomplete by the rule that
+/// [`split_records`] uses to find its end.
 pub fn parse_csv_record(rec: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = rec.chars().peekable();
-    let mut in_quotes = false;
-    let mut quoted_field = false;
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() && !quoted_field => {
-                in_quotes = true;
-                quoted_field = true;
-            }
-            ',' => {
-                fields.push(std::mem::take(&mut field));
-                quoted_field = false;
-            }
-            '\r' | '\n' => {}
-            c => field.push(c),
-        }
-    }
-    if in_quotes {
+    if rec.bytes().filter(|&c| c == b'"').count() % 2 != 0 {
         return None;
     }
-    fields.push(field);
-    Some(fields)
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(rec.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Some(record.iter().map(str::to_string).collect()),
+        // An empty record is one empty field.
+        Ok(false) => Some(vec![String::new()]),
+        Err(_) => None,
+    }
 }
 
 /// Parses one csvlog record: `database_name` is field 2, `error_severity` 11, `message` 13.
