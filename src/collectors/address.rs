@@ -1,6 +1,12 @@
 //! Host and port of a target's address (Redis URL, PostgreSQL DSN), as the Docker
 //! collector needs them to find the target's container. Never fails: an address it cannot
 //! read gives an empty host.
+//!
+//! [`split_host_port`] is the collectors' one `host:port` splitter (Redis URLs, the Docker
+//! Engine's `tcp://` address). The HTTP layer keeps its own parsers on purpose: the
+//! `/probe` allow-list's target parser is stricter (it rejects what it cannot pin down,
+//! since it guards what a request may make the exporter connect to), and
+//! `--web.listen-address` accepts `:port`.
 
 /// Host and port of a `redis://` / `rediss://` URL (default port 6379).
 pub fn redis_host_port(url: &str) -> (String, Option<u16>) {
@@ -13,7 +19,10 @@ pub fn redis_host_port(url: &str) -> (String, Option<u16>) {
     split_host_port(hostport, 6379)
 }
 
-fn split_host_port(hostport: &str, default_port: u16) -> (String, Option<u16>) {
+/// Splits `host:port`, `host`, `[v6]:port` or `[v6]` into the host (without brackets)
+/// and the port (`default_port` when absent, `None` when not a number). A bare IPv6
+/// address (several colons, no brackets) is all host.
+pub fn split_host_port(hostport: &str, default_port: u16) -> (String, Option<u16>) {
     if let Some(rest) = hostport.strip_prefix('[') {
         // [v6]:port
         let (host, after) = rest.split_once(']').unwrap_or((rest, ""));

@@ -11,6 +11,9 @@ use tokio::time::Instant;
 /// Largest response body we read (`/system/df` with thousands of volumes is a few MB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
+/// Port of a `tcp://` Engine address that names none (Docker's plain-HTTP port).
+pub const DEFAULT_TCP_PORT: u16 = 2375;
+
 /// Where the Engine listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -39,14 +42,12 @@ impl Endpoint {
         if authority.is_empty() || authority.contains('/') {
             return Err(format!("docker host {host:?}: expected tcp://host:port"));
         }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !authority.ends_with(']')
-        {
-            authority.to_string()
+        let (name, port) = crate::collectors::address::split_host_port(authority, DEFAULT_TCP_PORT);
+        let port = port.ok_or_else(|| format!("docker host {host:?}: invalid port"))?;
+        let authority = if name.contains(':') {
+            format!("[{name}]:{port}")
         } else {
-            format!("{authority}:2375")
+            format!("{name}:{port}")
         };
         Ok(Endpoint::Tcp(authority))
     }
@@ -345,6 +346,15 @@ mod tests {
         assert!(Endpoint::parse("unix://").is_err());
         assert!(Endpoint::parse("ssh://x").is_err());
         assert!(Endpoint::parse("tcp://h:1/x").is_err());
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]").unwrap(),
+            Endpoint::Tcp("[::1]:2375".into())
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:2376").unwrap(),
+            Endpoint::Tcp("[::1]:2376".into())
+        );
+        assert!(Endpoint::parse("tcp://h:port").is_err());
         assert!(Endpoint::parse("unix:///x").unwrap().is_local());
         assert!(!Endpoint::parse("tcp://x:1").unwrap().is_local());
     }
