@@ -249,7 +249,7 @@ impl Scraper {
                                 duration: Duration::ZERO,
                                 result: Err(CollectError::Protocol {
                                     target: name,
-                                    cause: format!("collector task failed: {e}"),
+                                    cause: format!("collector task failed: {e}").into(),
                                 }),
                             }),
                         }

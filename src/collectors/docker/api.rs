@@ -78,13 +78,13 @@ struct VersionRaw {
 }
 
 /// Parses `GET /version`; an answer without a usable `ApiVersion` is an error.
-pub fn parse_version(body: &[u8]) -> Result<EngineVersion, String> {
+pub fn parse_version(body: &[u8]) -> Result<EngineVersion, ApiError> {
     let raw: VersionRaw = json(body, "/version")?;
     let api_version = ApiVersion::parse(&raw.api_version).ok_or_else(|| {
-        format!(
+        ApiError::Shape(format!(
             "/version: no usable ApiVersion (got {:?})",
             truncate(&raw.api_version)
-        )
+        ))
     })?;
     Ok(EngineVersion {
         server_version: raw.version,
@@ -117,14 +117,16 @@ struct InfoRaw {
 
 /// Parses `GET /info`. An object with none of the fields we know is an error (a proxy's
 /// answer, not the Engine's).
-pub fn parse_info(body: &[u8]) -> Result<EngineInfo, String> {
+pub fn parse_info(body: &[u8]) -> Result<EngineInfo, ApiError> {
     let raw: InfoRaw = json(body, "/info")?;
     if raw.driver.is_empty()
         && raw.docker_root_dir.is_empty()
         && raw.id.is_empty()
         && raw.server_version.is_empty()
     {
-        return Err("/info: not an Engine info object".to_string());
+        return Err(ApiError::Shape(
+            "/info: not an Engine info object".to_string(),
+        ));
     }
     Ok(EngineInfo {
         storage_driver: raw.driver,
@@ -196,18 +198,20 @@ struct UsageDataRaw {
 
 /// Parses `GET /volumes` (`{"Volumes": [...], "Warnings": [...]}`); volumes without a
 /// name are skipped.
-pub fn parse_volume_list(body: &[u8]) -> Result<Vec<Volume>, String> {
+pub fn parse_volume_list(body: &[u8]) -> Result<Vec<Volume>, ApiError> {
     let v: serde_json::Value = json(body, "/volumes")?;
     let Some(obj) = v.as_object() else {
-        return Err("/volumes: not an object".to_string());
+        return Err(ApiError::Shape("/volumes: not an object".to_string()));
     };
     if !obj.contains_key("Volumes") {
-        return Err("/volumes: no Volumes field".to_string());
+        return Err(ApiError::Shape("/volumes: no Volumes field".to_string()));
     }
     let raw: Vec<VolumeRaw> = match obj.get("Volumes") {
         None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(list) => Vec::<VolumeRaw>::deserialize(list)
-            .map_err(|e| format!("/volumes: {}", truncate(&e.to_string())))?,
+        Some(list) => Vec::<VolumeRaw>::deserialize(list).map_err(|source| ApiError::Entries {
+            what: "/volumes",
+            source,
+        })?,
     };
     Ok(raw
         .into_iter()
@@ -240,10 +244,10 @@ fn known(v: Option<i64>) -> Option<u64> {
 /// (API ≥ 1.52 with `verbose=true`; also accepted under the name `VolumesDiskUsage`) and
 /// the legacy `Volumes[].UsageData` shape. A reply with neither is an error, so an Engine
 /// that drops both never shows up as "no volumes".
-pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, String> {
+pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, ApiError> {
     let v: serde_json::Value = json(body, "/system/df")?;
     let Some(obj) = v.as_object() else {
-        return Err("/system/df: not an object".to_string());
+        return Err(ApiError::Shape("/system/df: not an object".to_string()));
     };
     let usage = obj
         .get("VolumeUsage")
@@ -262,19 +266,23 @@ pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, St
             .max()
             .unwrap_or(0);
         if total > 0 {
-            return Err(format!(
+            return Err(ApiError::Shape(format!(
                 "/system/df: VolumeUsage reports {total} volume(s) but no Items (verbose not honoured)"
-            ));
+            )));
         }
         &serde_json::Value::Null
     } else {
-        return Err("/system/df: neither VolumeUsage nor Volumes in the reply".to_string());
+        return Err(ApiError::Shape(
+            "/system/df: neither VolumeUsage nor Volumes in the reply".to_string(),
+        ));
     };
     let raw: Vec<VolumeRaw> = if list.is_null() {
         Vec::new()
     } else {
-        Vec::<VolumeRaw>::deserialize(list)
-            .map_err(|e| format!("/system/df: {}", truncate(&e.to_string())))?
+        Vec::<VolumeRaw>::deserialize(list).map_err(|source| ApiError::Entries {
+            what: "/system/df",
+            source,
+        })?
     };
     Ok(raw
         .into_iter()
@@ -345,7 +353,7 @@ struct PortRaw {
 }
 
 /// Parses `GET /containers/json`.
-pub fn parse_container_list(body: &[u8]) -> Result<Vec<ContainerSummary>, String> {
+pub fn parse_container_list(body: &[u8]) -> Result<Vec<ContainerSummary>, ApiError> {
     let raw: Vec<ContainerSummaryRaw> = json(body, "/containers/json")?;
     Ok(raw
         .into_iter()
@@ -487,10 +495,10 @@ struct MountRaw {
 }
 
 /// Parses `GET /containers/{id}/json`.
-pub fn parse_container_inspect(body: &[u8]) -> Result<ContainerInspect, String> {
+pub fn parse_container_inspect(body: &[u8]) -> Result<ContainerInspect, ApiError> {
     let raw: InspectRaw = json(body, "/containers/{id}/json")?;
     if raw.id.is_empty() {
-        return Err("/containers/{id}/json: no Id".to_string());
+        return Err(ApiError::Shape("/containers/{id}/json: no Id".to_string()));
     }
     let mut mounts: Vec<MountPoint> = raw
         .mounts
@@ -547,8 +555,34 @@ pub fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("{what}: invalid JSON: {e}"))
+/// Why an Engine reply could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Not JSON, or JSON of the wrong type.
+    #[error("{what}: invalid JSON: {source}")]
+    Json {
+        /// The endpoint (`/version`, `/system/df`, ...).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A list whose entries have the wrong types.
+    #[error("{what}: {}", truncate(&.source.to_string()))]
+    Entries {
+        /// The endpoint.
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON without what we need (the text names the endpoint).
+    #[error("{0}")]
+    Shape(String),
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &'static str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|source| ApiError::Json { what, source })
 }
 
 fn truncate(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! that scrapes read and never wait for (the call walks every volume and layer).
 
 use super::api::{self, ApiVersion, VolumeUsage};
-use super::engine::Engine;
+use super::engine::{Engine, EngineError};
 use super::snapshot::DiskUsage;
 use crate::collectors::lock;
 use std::collections::BTreeMap;
@@ -44,23 +44,37 @@ pub fn disk_usage_path(api: ApiVersion) -> String {
     }
 }
 
+/// Why one `/system/df` refresh failed.
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    /// `/version` (for the API version) failed.
+    #[error("/version: {0}")]
+    Version(#[source] EngineError),
+    /// `/system/df` failed.
+    #[error("/system/df: {0}")]
+    DiskUsage(#[source] EngineError),
+    /// A reply could not be used.
+    #[error(transparent)]
+    Reply(#[from] api::ApiError),
+}
+
 async fn refresh_once(
     engine: &Engine,
     timeout: Duration,
-) -> Result<BTreeMap<String, VolumeUsage>, String> {
+) -> Result<BTreeMap<String, VolumeUsage>, RefreshError> {
     let body = engine
         .get(
             "/version",
             Instant::now() + timeout.min(Duration::from_secs(30)),
         )
         .await
-        .map_err(|e| format!("/version: {e}"))?;
+        .map_err(RefreshError::Version)?;
     let v = api::parse_version(&body)?;
     let body = engine
         .get(&disk_usage_path(v.api_version), Instant::now() + timeout)
         .await
-        .map_err(|e| format!("/system/df: {e}"))?;
-    api::parse_disk_usage(&body)
+        .map_err(RefreshError::DiskUsage)?;
+    Ok(api::parse_disk_usage(&body)?)
 }
 
 /// Refreshes the disk-usage cache forever: one call at a time, first at start-up, then

@@ -22,7 +22,7 @@ mod matching;
 mod mounts;
 mod snapshot;
 
-use super::{CollectError, Kind, lock};
+use super::{Cause, CollectError, Kind, lock};
 pub use crate::collectors::address::{postgres_host_port, redis_host_port};
 use crate::config::DockerTarget;
 pub use api::{
@@ -116,23 +116,29 @@ impl DockerCollector {
     fn err(&self, e: EngineError) -> CollectError {
         let target = self.name.clone();
         match e {
-            EngineError::Connect(cause) => CollectError::Connect { target, cause },
+            EngineError::Connect { addr, source } => CollectError::Connect {
+                target,
+                cause: Cause::described(format!("{addr}: {source}"), source),
+            },
             EngineError::Timeout => CollectError::Timeout {
                 target,
                 after: self.timeout,
             },
-            EngineError::Status { code, message } => CollectError::Query {
+            e @ EngineError::Status { .. } => CollectError::Query {
                 target,
-                cause: format!("HTTP {code}: {message}"),
+                cause: Cause::new(e),
             },
-            EngineError::Protocol(cause) => CollectError::Protocol { target, cause },
+            e @ EngineError::Protocol { .. } => CollectError::Protocol {
+                target,
+                cause: Cause::new(e),
+            },
         }
     }
 
-    fn protocol(&self, cause: String) -> CollectError {
+    fn protocol(&self, e: impl Into<Cause>) -> CollectError {
         CollectError::Protocol {
             target: self.name.clone(),
-            cause,
+            cause: e.into(),
         }
     }
 
@@ -168,7 +174,7 @@ impl DockerCollector {
             Err(cause) => {
                 return Err(CollectError::Connect {
                     target: self.name.clone(),
-                    cause: cause.clone(),
+                    cause: cause.clone().into(),
                 });
             }
         };

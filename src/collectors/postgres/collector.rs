@@ -5,7 +5,7 @@ use super::parse::{parse_connect, parse_main, parse_statements};
 use super::snapshot::{PostgresSnapshot, Privileges, Setting, Statements};
 use super::{connect, slowlog, sql, tls};
 use crate::collectors::capped::{DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
-use crate::collectors::{CollectError, lock};
+use crate::collectors::{Cause, CollectError, lock};
 use crate::config::{PgSslMode, PostgresTarget, split_sslmode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -256,11 +256,11 @@ impl PostgresCollector {
 
     /// A client error, or the cap when the server went over it (the client library only
     /// saw the read fail).
-    fn failure(&self, e: &tokio_postgres::Error, connecting: bool) -> CollectError {
+    fn failure(&self, e: tokio_postgres::Error, connecting: bool) -> CollectError {
         if self.budget.exceeded() {
             CollectError::Protocol {
                 target: self.target.name.clone(),
-                cause: self.budget.cause(),
+                cause: self.budget.cause().into(),
             }
         } else {
             classify(&self.target.name, e, connecting)
@@ -306,18 +306,18 @@ impl PostgresCollector {
             Err(_) => return Err(self.timeout_err()),
             Ok(r) => r,
         };
-        let (main_stmt, doc) = main.map_err(|e| self.failure(&e, false))?;
+        let (main_stmt, doc) = main.map_err(|e| self.failure(e, false))?;
         let doc = doc.ok_or_else(|| CollectError::Protocol {
             target: name.clone(),
-            cause: "the statement returned no row".to_string(),
+            cause: "the statement returned no row".into(),
         })?;
         let mut conn = conn;
         conn.main.statement = Some(main_stmt);
         let (mut snap, pgss_now) =
-            parse_main(&doc, conn.version_num, conn.help.clone()).map_err(|cause| {
+            parse_main(&doc, conn.version_num, conn.help.clone()).map_err(|e| {
                 CollectError::Protocol {
                     target: name.clone(),
-                    cause,
+                    cause: Cause::new(e),
                 }
             })?;
         snap.statements = match (&mut conn.pgss, pgss) {
@@ -333,7 +333,7 @@ impl PostgresCollector {
                 prepared.statement = Some(st);
                 match doc.map(|d| parse_statements(&d)) {
                     Some(Ok(s)) => s,
-                    Some(Err(e)) => Statements::Unavailable(e),
+                    Some(Err(e)) => Statements::Unavailable(e.to_string()),
                     None => Statements::Unavailable("no row".to_string()),
                 }
             }
@@ -394,11 +394,11 @@ impl PostgresCollector {
         let name = self.target.name.clone();
         let mut config = self.config.clone().map_err(|cause| CollectError::Connect {
             target: name.clone(),
-            cause,
+            cause: cause.into(),
         })?;
         let (tls, ssl_mode) = self.tls.clone().map_err(|cause| CollectError::Connect {
             target: name.clone(),
-            cause,
+            cause: cause.into(),
         })?;
         if remaining(deadline).is_zero() {
             return Err(self.timeout_err());
@@ -410,10 +410,10 @@ impl PostgresCollector {
             Ok(Err(connect::OpenError::Socket(cause))) => {
                 return Err(CollectError::Connect {
                     target: name.clone(),
-                    cause,
+                    cause: cause.into(),
                 });
             }
-            Ok(Err(connect::OpenError::Postgres(e))) => return Err(self.failure(&e, true)),
+            Ok(Err(connect::OpenError::Postgres(e))) => return Err(self.failure(e, true)),
             Ok(Ok(c)) => c,
         };
         // The connection task ends when the client is dropped.
@@ -428,16 +428,16 @@ impl PostgresCollector {
         .await
         {
             Err(_) => return Err(self.timeout_err()),
-            Ok(Err(e)) => return Err(self.failure(&e, false)),
+            Ok(Err(e)) => return Err(self.failure(e, false)),
             Ok(Ok(m)) => m,
         };
-        let info = first_value(&msgs)
-            .ok_or_else(|| "the statement returned no row".to_string())
-            .and_then(|d| parse_connect(&d))
-            .map_err(|cause| CollectError::Protocol {
-                target: name.clone(),
-                cause,
-            })?;
+        let protocol = |cause: Cause| CollectError::Protocol {
+            target: name.clone(),
+            cause,
+        };
+        let doc =
+            first_value(&msgs).ok_or_else(|| protocol("the statement returned no row".into()))?;
+        let info = parse_connect(&doc).map_err(|e| protocol(Cause::new(e)))?;
         tracing::debug!(target_name = %name, server_version_num = info.version_num, "Connected");
         let threshold_ms = sql::effective_threshold_ms(
             info.log_min_duration_statement,
@@ -516,16 +516,18 @@ fn error_text(e: &tokio_postgres::Error) -> String {
 }
 
 /// Maps a client error to a [`CollectError`]; `connecting` says which phase failed.
-fn classify(target: &str, e: &tokio_postgres::Error, connecting: bool) -> CollectError {
+fn classify(target: &str, e: tokio_postgres::Error, connecting: bool) -> CollectError {
     use tokio_postgres::error::SqlState;
-    let cause = error_text(e);
+    let auth = matches!(
+        e.code(),
+        Some(&SqlState::INVALID_PASSWORD | &SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    );
+    let closed = e.is_closed();
+    let cause = Cause::described(error_text(&e), e);
     let target = target.to_string();
-    let code = e.code();
-    if code == Some(&SqlState::INVALID_PASSWORD)
-        || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-    {
+    if auth {
         CollectError::Auth { target, cause }
-    } else if connecting || e.is_closed() {
+    } else if connecting || closed {
         CollectError::Connect { target, cause }
     } else {
         CollectError::Query { target, cause }

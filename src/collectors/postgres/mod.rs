@@ -22,7 +22,7 @@ pub mod sql;
 pub mod tls;
 
 pub use collector::{LOG_POLL_INTERVAL, PostgresCollector, STATEMENTS_RETRY};
-pub use parse::{ConnectInfo, parse_connect, parse_main, parse_statements};
+pub use parse::{ConnectInfo, ParseError, parse_connect, parse_main, parse_statements};
 pub use snapshot::{
     Activity, Archiver, Checkpoints, InFlight, PostgresSnapshot, Privileges, STAT_DATABASE_COLUMNS,
     Setting, StatDatabase, StatementStats, Statements, short_version,

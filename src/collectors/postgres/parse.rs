@@ -10,6 +10,17 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Why a statement's document could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON without what we need.
+    #[error("{0}")]
+    Missing(&'static str),
+}
+
 fn num(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
@@ -62,12 +73,12 @@ fn pgss_of(v: &Value) -> Option<(String, String)> {
 }
 
 /// Parses [`sql::connect_query`]'s document.
-pub fn parse_connect(doc: &str) -> Result<ConnectInfo, String> {
-    let v: Value = serde_json::from_str(doc).map_err(|e| format!("invalid JSON: {e}"))?;
+pub fn parse_connect(doc: &str) -> Result<ConnectInfo, ParseError> {
+    let v: Value = serde_json::from_str(doc)?;
     let version_num = v
         .get("version_num")
         .and_then(num)
-        .ok_or("no server_version_num")? as u32;
+        .ok_or(ParseError::Missing("no server_version_num"))? as u32;
     let help = v
         .get("help")
         .and_then(Value::as_object)
@@ -92,10 +103,10 @@ pub fn parse_main(
     doc: &str,
     version_num: u32,
     help: Arc<HashMap<String, String>>,
-) -> Result<(PostgresSnapshot, Option<(String, String)>), String> {
-    let v: Value = serde_json::from_str(doc).map_err(|e| format!("invalid JSON: {e}"))?;
+) -> Result<(PostgresSnapshot, Option<(String, String)>), ParseError> {
+    let v: Value = serde_json::from_str(doc)?;
     if !v.is_object() {
-        return Err("expected a JSON object".to_string());
+        return Err(ParseError::Missing("expected a JSON object"));
     }
     let get = |k: &str| v.get(k).unwrap_or(&Value::Null);
     let privs = get("privileges");
@@ -202,8 +213,8 @@ pub fn parse_main(
 }
 
 /// Parses [`sql::statements_query`]'s document.
-pub fn parse_statements(doc: &str) -> Result<Statements, String> {
-    let v: Value = serde_json::from_str(doc).map_err(|e| format!("invalid JSON: {e}"))?;
+pub fn parse_statements(doc: &str) -> Result<Statements, ParseError> {
+    let v: Value = serde_json::from_str(doc)?;
     let top = rows(v.get("top").unwrap_or(&Value::Null))
         .iter()
         .filter_map(|r| {
