@@ -594,7 +594,7 @@ fn truncate(s: &str) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", &s[..end])
+    format!("{}...", s.get(..end).unwrap_or_default())
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed),
@@ -622,6 +622,13 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

@@ -131,10 +131,10 @@ pub fn find_container(target: &MonitoredTarget, containers: &[ContainerSummary])
                 })
             })
             .collect();
-        match by_port.len() {
-            0 => {}
-            1 => return Lookup::Found(by_port[0].id.clone(), MatchedBy::PublishedPort),
-            _ => return Lookup::Ambiguous(by_port.iter().map(|c| c.id.clone()).collect()),
+        match by_port.as_slice() {
+            [] => {}
+            [only] => return Lookup::Found(only.id.clone(), MatchedBy::PublishedPort),
+            several => return Lookup::Ambiguous(several.iter().map(|c| c.id.clone()).collect()),
         }
     }
     if target.host.is_empty() || target.host.starts_with('/') || is_loopback_host(&target.host) {
@@ -157,17 +157,23 @@ pub fn find_container(target: &MonitoredTarget, containers: &[ContainerSummary])
             .iter()
             .filter(|c| pick(c, &target.host))
             .collect();
-        match found.len() {
-            0 => {}
-            1 => return Lookup::Found(found[0].id.clone(), by),
-            _ => return Lookup::Ambiguous(found.iter().map(|c| c.id.clone()).collect()),
+        match found.as_slice() {
+            [] => {}
+            [only] => return Lookup::Found(only.id.clone(), by),
+            several => return Lookup::Ambiguous(several.iter().map(|c| c.id.clone()).collect()),
         }
     }
     Lookup::NotFound
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
     use api::PortBinding;

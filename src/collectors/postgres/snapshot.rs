@@ -214,11 +214,18 @@ pub fn short_version(server_version: &str) -> String {
         .take(3)
         .collect();
     nums.resize(3, 0);
-    format!("{}.{}.{}", nums[0], nums[1], nums[2])
+    let part = |i: usize| nums.get(i).copied().unwrap_or(0);
+    format!("{}.{}.{}", part(0), part(1), part(2))
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

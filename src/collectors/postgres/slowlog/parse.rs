@@ -42,10 +42,10 @@ pub fn parse_stderr_line(line: &str, prefix: Option<&PrefixTemplate>) -> Option<
             duration_ms,
         });
     }
-    let at = line.find("LOG:  duration: ")?;
-    let duration_ms = parse_duration_message(&line[at + "LOG:  ".len()..])?;
+    let (head, _) = line.split_once("LOG:  duration: ")?;
+    let duration_ms = parse_duration_message(line.get(head.len() + "LOG:  ".len()..)?)?;
     Some(SlowEntry {
-        datname: heuristic_db(&line[..at]),
+        datname: heuristic_db(head),
         duration_ms,
     })
 }
@@ -72,13 +72,13 @@ pub fn parse_csv_record(rec: &str) -> Option<Vec<String>> {
 
 /// Parses one csvlog record: `database_name` is field 2, `error_severity` 11, `message` 13.
 pub fn parse_csv_line(rec: &str) -> Option<SlowEntry> {
-    let f = parse_csv_record(rec)?;
-    if f.len() < 14 || f[11] != "LOG" {
+    let fields = parse_csv_record(rec)?;
+    if fields.get(11).map(String::as_str) != Some("LOG") {
         return None;
     }
     Some(SlowEntry {
-        datname: Some(f[2].clone()),
-        duration_ms: parse_duration_message(&f[13])?,
+        datname: Some(fields.get(2)?.clone()),
+        duration_ms: parse_duration_message(fields.get(13)?)?,
     })
 }
 
@@ -103,14 +103,20 @@ pub fn parse_json_line(rec: &str) -> Option<SlowEntry> {
 /// True when a record starts like a csvlog record: a timestamp (`2024-05-01 12:00:00.123
 /// UTC`) directly followed by a comma.
 pub fn looks_like_csv_start(b: &[u8]) -> bool {
-    let head = &b[..b.len().min(64)];
-    if head.len() < 11 || !head[..4].iter().all(u8::is_ascii_digit) || head[4] != b'-' {
-        return false;
-    }
-    let Some(comma) = head.iter().position(|&c| c == b',') else {
+    let head = b.get(..64).unwrap_or(b);
+    let Some([y0, y1, y2, y3, b'-', ..]) = head.first_chunk::<11>() else {
         return false;
     };
-    let ts = &head[..comma];
+    if ![y0, y1, y2, y3].iter().all(|d| d.is_ascii_digit()) {
+        return false;
+    }
+    let Some(ts) = head
+        .split(|&c| c == b',')
+        .next()
+        .filter(|ts| ts.len() < head.len())
+    else {
+        return false;
+    };
     ts.iter().filter(|&&c| c == b' ').count() <= 2 && !ts.contains(&b'[')
 }
 
@@ -142,7 +148,7 @@ pub(super) fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Op
     let mut dropped = None;
     let mut start = 0;
     loop {
-        let rest = &buf[start..];
+        let rest = buf.get(start..).unwrap_or_default();
         if rest.is_empty() {
             break;
         }
@@ -165,7 +171,7 @@ pub(super) fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Op
         };
         match end {
             Some(e) => {
-                out.push(String::from_utf8_lossy(&rest[..e]).into_owned());
+                out.push(String::from_utf8_lossy(rest.get(..e).unwrap_or_default()).into_owned());
                 start += e + 1;
             }
             None if rest.len() > MAX_RECORD => {
@@ -186,7 +192,13 @@ pub(super) fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Op
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

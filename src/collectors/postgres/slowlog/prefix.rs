@@ -74,10 +74,11 @@ impl PrefixTemplate {
         let mut db = None;
         let n = self.tokens.len();
         let mut i = 0;
-        while i < n {
-            match &self.tokens[i] {
+        while let Some(token) = self.tokens.get(i) {
+            let rest = line.get(pos..)?;
+            match token {
                 Tok::Lit(s) => {
-                    if !line[pos..].starts_with(s.as_str()) {
+                    if !rest.starts_with(s.as_str()) {
                         return None;
                     }
                     pos += s.len();
@@ -92,8 +93,8 @@ impl PrefixTemplate {
                         Some(Tok::Esc(_)) => return None,
                         None => (SEVERITY.to_string(), false),
                     };
-                    let end = pos + line[pos..].find(term.as_str())?;
-                    let value = line[pos..end].trim();
+                    let len = rest.find(term.as_str())?;
+                    let value = rest.get(..len)?.trim();
                     if *e == 'd' {
                         db = Some(if value == "[unknown]" {
                             String::new()
@@ -101,7 +102,7 @@ impl PrefixTemplate {
                             value.to_string()
                         });
                     }
-                    pos = end;
+                    pos += len;
                     if consumed_lit {
                         if let Some(Tok::Lit(s)) = self.tokens.get(i + 1) {
                             pos += s.len();
@@ -112,7 +113,7 @@ impl PrefixTemplate {
             }
             i += 1;
         }
-        let msg = line[pos..].strip_prefix(SEVERITY)?;
+        let msg = line.get(pos..)?.strip_prefix(SEVERITY)?;
         Some((db, msg))
     }
 }
@@ -121,22 +122,20 @@ impl PrefixTemplate {
 /// server's `log_line_prefix` is known.
 pub(super) fn heuristic_db(prefix: &str) -> Option<String> {
     for key in ["database=", "db="] {
-        let mut from = 0;
-        while let Some(i) = prefix[from..].find(key) {
-            let at = from + i;
-            let boundary = at == 0
-                || prefix[..at]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| !c.is_alphanumeric() && c != '_');
+        for (at, _) in prefix.match_indices(key) {
+            let (before, after) = prefix.split_at_checked(at)?;
+            let boundary = before
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric() && c != '_');
             if boundary {
-                let rest = &prefix[at + key.len()..];
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | ')' | ';'))
-                    .unwrap_or(rest.len());
-                return Some(rest[..end].to_string());
+                let rest = after.get(key.len()..)?;
+                let value = rest
+                    .split(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | ')' | ';'))
+                    .next()
+                    .unwrap_or_default();
+                return Some(value.to_string());
             }
-            from = at + key.len();
         }
     }
     None
