@@ -8,7 +8,7 @@ use std::fmt;
 
 /// `null` → the type's default; used on every field because the Engine writes `null` for
 /// empty maps and lists (`"Labels": null`).
-fn nd<'de, D, T>(d: D) -> Result<T, D::Error>
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -69,11 +69,11 @@ pub struct EngineVersion {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct VersionRaw {
-    #[serde(rename = "Version", deserialize_with = "nd")]
+    #[serde(rename = "Version", deserialize_with = "null_as_default")]
     version: String,
-    #[serde(rename = "ApiVersion", deserialize_with = "nd")]
+    #[serde(rename = "ApiVersion", deserialize_with = "null_as_default")]
     api_version: String,
-    #[serde(rename = "MinAPIVersion", deserialize_with = "nd")]
+    #[serde(rename = "MinAPIVersion", deserialize_with = "null_as_default")]
     min_api_version: String,
 }
 
@@ -105,13 +105,13 @@ pub struct EngineInfo {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InfoRaw {
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "DockerRootDir", deserialize_with = "nd")]
+    #[serde(rename = "DockerRootDir", deserialize_with = "null_as_default")]
     docker_root_dir: String,
-    #[serde(rename = "ID", deserialize_with = "nd")]
+    #[serde(rename = "ID", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "ServerVersion", deserialize_with = "nd")]
+    #[serde(rename = "ServerVersion", deserialize_with = "null_as_default")]
     server_version: String,
 }
 
@@ -173,26 +173,26 @@ pub fn is_anonymous_volume_name(name: &str) -> bool {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct VolumeRaw {
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "Scope", deserialize_with = "nd")]
+    #[serde(rename = "Scope", deserialize_with = "null_as_default")]
     scope: String,
-    #[serde(rename = "Mountpoint", deserialize_with = "nd")]
+    #[serde(rename = "Mountpoint", deserialize_with = "null_as_default")]
     mountpoint: String,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "UsageData", deserialize_with = "nd")]
+    #[serde(rename = "UsageData", deserialize_with = "null_as_default")]
     usage_data: Option<UsageDataRaw>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct UsageDataRaw {
-    #[serde(rename = "Size", deserialize_with = "nd")]
+    #[serde(rename = "Size", deserialize_with = "null_as_default")]
     size: Option<i64>,
-    #[serde(rename = "RefCount", deserialize_with = "nd")]
+    #[serde(rename = "RefCount", deserialize_with = "null_as_default")]
     ref_count: Option<i64>,
 }
 
@@ -288,12 +288,12 @@ pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, Ap
         .into_iter()
         .filter(|v| !v.name.is_empty())
         .map(|v| {
-            let u = v.usage_data.unwrap_or_default();
+            let usage = v.usage_data.unwrap_or_default();
             (
                 v.name,
                 VolumeUsage {
-                    size: known(u.size),
-                    ref_count: known(u.ref_count),
+                    size: known(usage.size),
+                    ref_count: known(usage.ref_count),
                 },
             )
         })
@@ -329,26 +329,26 @@ pub struct ContainerSummary {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ContainerSummaryRaw {
-    #[serde(rename = "Id", deserialize_with = "nd")]
+    #[serde(rename = "Id", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "Names", deserialize_with = "nd")]
+    #[serde(rename = "Names", deserialize_with = "null_as_default")]
     names: Vec<String>,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "Ports", deserialize_with = "nd")]
+    #[serde(rename = "Ports", deserialize_with = "null_as_default")]
     ports: Vec<PortRaw>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PortRaw {
-    #[serde(rename = "IP", deserialize_with = "nd")]
+    #[serde(rename = "IP", deserialize_with = "null_as_default")]
     ip: String,
-    #[serde(rename = "PrivatePort", deserialize_with = "nd")]
+    #[serde(rename = "PrivatePort", deserialize_with = "null_as_default")]
     private_port: u16,
-    #[serde(rename = "PublicPort", deserialize_with = "nd")]
+    #[serde(rename = "PublicPort", deserialize_with = "null_as_default")]
     public_port: Option<u16>,
-    #[serde(rename = "Type", deserialize_with = "nd")]
+    #[serde(rename = "Type", deserialize_with = "null_as_default")]
     protocol: String,
 }
 
@@ -427,70 +427,70 @@ pub struct ContainerInspect {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InspectRaw {
-    #[serde(rename = "Id", deserialize_with = "nd")]
+    #[serde(rename = "Id", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "RestartCount", deserialize_with = "nd")]
+    #[serde(rename = "RestartCount", deserialize_with = "null_as_default")]
     restart_count: u64,
-    #[serde(rename = "State", deserialize_with = "nd")]
+    #[serde(rename = "State", deserialize_with = "null_as_default")]
     state: StateRaw,
-    #[serde(rename = "Config", deserialize_with = "nd")]
+    #[serde(rename = "Config", deserialize_with = "null_as_default")]
     config: ConfigRaw,
-    #[serde(rename = "HostConfig", deserialize_with = "nd")]
+    #[serde(rename = "HostConfig", deserialize_with = "null_as_default")]
     host_config: HostConfigRaw,
-    #[serde(rename = "Mounts", deserialize_with = "nd")]
+    #[serde(rename = "Mounts", deserialize_with = "null_as_default")]
     mounts: Vec<MountRaw>,
-    #[serde(rename = "Path", deserialize_with = "nd")]
+    #[serde(rename = "Path", deserialize_with = "null_as_default")]
     path: String,
-    #[serde(rename = "Args", deserialize_with = "nd")]
+    #[serde(rename = "Args", deserialize_with = "null_as_default")]
     args: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct StateRaw {
-    #[serde(rename = "StartedAt", deserialize_with = "nd")]
+    #[serde(rename = "StartedAt", deserialize_with = "null_as_default")]
     started_at: String,
-    #[serde(rename = "Running", deserialize_with = "nd")]
+    #[serde(rename = "Running", deserialize_with = "null_as_default")]
     running: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ConfigRaw {
-    #[serde(rename = "Env", deserialize_with = "nd")]
+    #[serde(rename = "Env", deserialize_with = "null_as_default")]
     env: Vec<String>,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "Tty", deserialize_with = "nd")]
+    #[serde(rename = "Tty", deserialize_with = "null_as_default")]
     tty: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct HostConfigRaw {
-    #[serde(rename = "ReadonlyRootfs", deserialize_with = "nd")]
+    #[serde(rename = "ReadonlyRootfs", deserialize_with = "null_as_default")]
     readonly_rootfs: bool,
     /// `--tmpfs /path:opts` mounts, which `Mounts[]` does not list.
-    #[serde(rename = "Tmpfs", deserialize_with = "nd")]
+    #[serde(rename = "Tmpfs", deserialize_with = "null_as_default")]
     tmpfs: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct MountRaw {
-    #[serde(rename = "Type", deserialize_with = "nd")]
+    #[serde(rename = "Type", deserialize_with = "null_as_default")]
     kind: String,
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "Source", deserialize_with = "nd")]
+    #[serde(rename = "Source", deserialize_with = "null_as_default")]
     source: String,
-    #[serde(rename = "Destination", deserialize_with = "nd")]
+    #[serde(rename = "Destination", deserialize_with = "null_as_default")]
     destination: String,
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "RW", deserialize_with = "nd")]
+    #[serde(rename = "RW", deserialize_with = "null_as_default")]
     rw: bool,
 }
 
@@ -546,7 +546,7 @@ pub fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct ErrorRaw {
-        #[serde(deserialize_with = "nd")]
+        #[serde(deserialize_with = "null_as_default")]
         message: String,
     }
     match serde_json::from_slice::<ErrorRaw>(body) {

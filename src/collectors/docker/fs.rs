@@ -18,16 +18,16 @@ pub(super) async fn volumes_capacity(root: &str, deadline: Instant) -> Option<Fs
 /// Size and available bytes of the filesystem holding `path`; `None` when it cannot be
 /// read.
 fn statvfs(path: &Path) -> Option<FsCapacity> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    let unit = if st.f_frsize > 0 {
-        st.f_frsize
+    let stats = rustix::fs::statvfs(path).ok()?;
+    let unit = if stats.f_frsize > 0 {
+        stats.f_frsize
     } else {
-        st.f_bsize
+        stats.f_bsize
     };
     Some(FsCapacity {
         path: path.display().to_string(),
-        size_bytes: st.f_blocks.saturating_mul(unit),
-        avail_bytes: st.f_bavail.saturating_mul(unit),
+        size_bytes: stats.f_blocks.saturating_mul(unit),
+        avail_bytes: stats.f_bavail.saturating_mul(unit),
     })
 }
 

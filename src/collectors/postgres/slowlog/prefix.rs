@@ -3,16 +3,16 @@
 
 /// One token of a `log_line_prefix`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Tok {
-    Lit(String),
-    Esc(char),
+enum Token {
+    Literal(String),
+    Escape(char),
 }
 
 /// A parsed `log_line_prefix`, used to find `%d` (the database) in stderr lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrefixTemplate {
     raw: String,
-    tokens: Vec<Tok>,
+    tokens: Vec<Token>,
 }
 
 impl PrefixTemplate {
@@ -39,15 +39,15 @@ impl PrefixTemplate {
                 Some('q') => {}
                 Some(e) => {
                     if !lit.is_empty() {
-                        tokens.push(Tok::Lit(std::mem::take(&mut lit)));
+                        tokens.push(Token::Literal(std::mem::take(&mut lit)));
                     }
-                    tokens.push(Tok::Esc(e));
+                    tokens.push(Token::Escape(e));
                 }
                 None => lit.push('%'),
             }
         }
         if !lit.is_empty() {
-            tokens.push(Tok::Lit(lit));
+            tokens.push(Token::Literal(lit));
         }
         PrefixTemplate {
             raw: prefix.to_string(),
@@ -62,7 +62,7 @@ impl PrefixTemplate {
 
     /// True when the prefix prints the database (`%d`).
     pub fn has_database(&self) -> bool {
-        self.tokens.contains(&Tok::Esc('d'))
+        self.tokens.contains(&Token::Escape('d'))
     }
 
     /// Matches a `LOG` line: returns the database (when the prefix has `%d`) and the
@@ -77,20 +77,20 @@ impl PrefixTemplate {
         while let Some(token) = self.tokens.get(i) {
             let rest = line.get(pos..)?;
             match token {
-                Tok::Lit(s) => {
+                Token::Literal(s) => {
                     if !rest.starts_with(s.as_str()) {
                         return None;
                     }
                     pos += s.len();
                 }
-                Tok::Esc(e) => {
+                Token::Escape(e) => {
                     // The value runs to the next literal; when that literal ends the
                     // prefix, to that literal followed by the severity, so values with
                     // spaces (timestamps, database names) are taken whole.
                     let (term, consumed_lit) = match self.tokens.get(i + 1) {
-                        Some(Tok::Lit(s)) if i + 2 == n => (format!("{s}{SEVERITY}"), true),
-                        Some(Tok::Lit(s)) => (s.clone(), true),
-                        Some(Tok::Esc(_)) => return None,
+                        Some(Token::Literal(s)) if i + 2 == n => (format!("{s}{SEVERITY}"), true),
+                        Some(Token::Literal(s)) => (s.clone(), true),
+                        Some(Token::Escape(_)) => return None,
                         None => (SEVERITY.to_string(), false),
                     };
                     let len = rest.find(term.as_str())?;
@@ -104,7 +104,7 @@ impl PrefixTemplate {
                     }
                     pos += len;
                     if consumed_lit {
-                        if let Some(Tok::Lit(s)) = self.tokens.get(i + 1) {
+                        if let Some(Token::Literal(s)) = self.tokens.get(i + 1) {
                             pos += s.len();
                         }
                         i += 1;
