@@ -275,7 +275,7 @@ impl Scraper {
                                 duration: Duration::ZERO,
                                 result: Err(CollectError::Protocol {
                                     target: name,
-                                    cause: format!("collector task failed: {e}"),
+                                    cause: format!("collector task failed: {e}").into(),
                                 }),
                             }),
                         }

@@ -484,7 +484,12 @@ mod tests {
         let second = html.find("id=\"target-127.0.0.1:7001\"").unwrap();
         assert!(summary < first && first < second);
         // Its first row is the failing one, with the comparison.
-        let first_row = &html.get(first..).unwrap().split("<tr class=").nth(1).unwrap();
+        let first_row = &html
+            .get(first..)
+            .unwrap()
+            .split("<tr class=")
+            .nth(1)
+            .unwrap();
         assert!(
             first_row.starts_with("\"down\"><td>FAIL</td>"),
             "{first_row}"

@@ -51,7 +51,10 @@ pub struct DockerError {
 pub enum DockerCause {
     /// No connection, no answer in time, an error status, or a broken reply.
     #[error("{0}")]
-    Engine(EngineError),
+    Engine(#[source] std::sync::Arc<EngineError>),
+    /// The reply did not parse as the Engine API describes it.
+    #[error("{0}")]
+    Api(#[source] std::sync::Arc<api::ApiError>),
     /// The reply was not JSON.
     #[error("{0}")]
     Json(#[source] std::sync::Arc<serde_json::Error>),
@@ -62,7 +65,13 @@ pub enum DockerCause {
 
 impl From<EngineError> for DockerCause {
     fn from(e: EngineError) -> DockerCause {
-        DockerCause::Engine(e)
+        DockerCause::Engine(std::sync::Arc::new(e))
+    }
+}
+
+impl From<api::ApiError> for DockerCause {
+    fn from(e: api::ApiError) -> DockerCause {
+        DockerCause::Api(std::sync::Arc::new(e))
     }
 }
 

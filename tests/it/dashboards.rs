@@ -57,8 +57,6 @@ const DASHBOARDS: &[(&str, &str)] = &[
     ("docker-volumes.json", "pe-docker"),
 ];
 
-/// Core panel types that are not Angular (Grafana 11 disables Angular, 12 removes it).
-
 /// What the live test substitutes for Grafana's built-in interval variables: Prometheus
 /// scrapes every [`SCRAPE_INTERVAL`] and keeps about [`OBSERVE`] of data, so a rate
 /// window sees 5 samples and `$__range` the whole run.

@@ -1,107 +1,8 @@
-//! Counting the statements that PostgreSQL itself logged as slow.
-//!
-//! With `log_min_duration_statement ≥ 0` the server writes one `duration: … ms  statement:`
-//! (or `execute`/`parse`/`bind`/`fastpath function call`) line per statement that ran at
-//! least that long. [`LogFollower`] reads the server's log file incrementally from where
-//! it was when the exporter started (a fresh exporter starts at the end, its counters at
-//! 0), follows it across rotation (a new inode under the same path) and truncation
-//! (`copytruncate`, recognised by size and by a fingerprint of the file's first bytes),
-//! and counts every such line exactly once, per database, with a histogram of the
-//! durations (see [`follower`] for the exactness rules).
-//!
-//! Formats: `stderr` (any `log_line_prefix`; the database comes from `%d` when the prefix
-//! has it, else the line is counted under `datname=""`), `csvlog` (records may span lines)
-//! and `jsonlog`; the format is recognised per record, so one parser serves all three.
-//! Messages must be in English (`lc_messages` `C` or `en_*`), as the server's own log
-//! tooling (pgBadger) also requires.
-//!
-//! Everything here is synchronous and pure apart from the file reads; the collector runs
-//! [`LogFollower::poll`] on a blocking thread from a background task and before each scrape.
+//! Slow-statement records of the three log formats (`stderr`, `csvlog`, `jsonlog`), and
+//! the splitting of a byte stream into records.
 
-mod follower;
-
-pub use follower::LogFollower;
-
-use std::collections::BTreeMap;
-
-/// Upper bounds (seconds) of the slow-statement duration histogram.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-];
-
-/// Distinct database names tracked; further names are counted under [`OVERFLOW_DB`]
-/// (names come from the log, so they are bounded defensively).
-pub const MAX_DATABASES: usize = 200;
-
-/// The `datname` used once [`MAX_DATABASES`] is reached.
-pub const OVERFLOW_DB: &str = "__other__";
-
-/// A record longer than this without its end is garbage: it is dropped and the reader
-/// resynchronises at the next line.
-const MAX_RECORD: usize = 1 << 20;
-
-/// Slow statements of one database.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DbSlow {
-    /// Statements logged as slow.
-    pub count: u64,
-    /// Per [`DURATION_BUCKETS`] bound, the number of statements at or below it (not
-    /// cumulative; the renderer accumulates).
-    pub buckets: Vec<u64>,
-    /// Sum of the durations in seconds.
-    pub sum_seconds: f64,
-}
-
-impl DbSlow {
-    fn observe(&mut self, seconds: f64) {
-        if self.buckets.len() != DURATION_BUCKETS.len() {
-            self.buckets = vec![0; DURATION_BUCKETS.len()];
-        }
-        self.count += 1;
-        self.sum_seconds += seconds;
-        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i] += 1;
-        }
-    }
-
-    /// Cumulative `(upper bound, count)` pairs, as Prometheus histograms want them.
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut acc = 0;
-        DURATION_BUCKETS
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                acc += self.buckets.get(i).copied().unwrap_or(0);
-                (*b, acc)
-            })
-            .collect()
-    }
-}
-
-/// What the follower has counted so far, copied into each scrape's snapshot.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SlowLogSnapshot {
-    /// `datname → counts`; `""` when the log line did not say which database.
-    pub per_db: BTreeMap<String, DbSlow>,
-    /// False while the file cannot be opened or read.
-    pub readable: bool,
-    /// Why it cannot be read (for the log line and the landing page).
-    pub error: Option<String>,
-    /// False when stderr lines are being counted without a database (`%d` missing from
-    /// `log_line_prefix`), so `datname=""` is where the counts go.
-    pub attributes_database: bool,
-}
-
-/// One slow statement found in the log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SlowEntry {
-    /// Database, when the record says.
-    pub datname: Option<String>,
-    /// Duration in milliseconds, as logged.
-    pub duration_ms: f64,
-}
-
-// ---- parsing ----------------------------------------------------------------------
+use super::prefix::{PrefixTemplate, heuristic_db};
+use super::{MAX_RECORD, SlowEntry};
 
 /// Parses the message of a `LOG` record: `duration: 1234.567 ms  statement: …` (and the
 /// `execute`, `parse`, `bind` and `fastpath function call` variants that
@@ -124,147 +25,6 @@ pub fn parse_duration_message(msg: &str) -> Option<f64> {
     KINDS.iter().any(|k| rest.starts_with(k)).then_some(ms)
 }
 
-/// One token of a `log_line_prefix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Tok {
-    Lit(String),
-    Esc(char),
-}
-
-/// A parsed `log_line_prefix`, used to find `%d` (the database) in stderr lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrefixTemplate {
-    raw: String,
-    tokens: Vec<Tok>,
-}
-
-impl PrefixTemplate {
-    /// Parses a `log_line_prefix` value. `%q` is dropped (duration lines always come from
-    /// sessions, for which the whole prefix is printed); padding (`%-10u`) is accepted.
-    pub fn parse(prefix: &str) -> PrefixTemplate {
-        let mut tokens = Vec::new();
-        let mut lit = String::new();
-        let mut chars = prefix.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                lit.push(c);
-                continue;
-            }
-            // Optional padding: '-' and digits.
-            if chars.peek() == Some(&'-') {
-                chars.next();
-            }
-            while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
-                chars.next();
-            }
-            match chars.next() {
-                Some('%') => lit.push('%'),
-                Some('q') => {}
-                Some(e) => {
-                    if !lit.is_empty() {
-                        tokens.push(Tok::Lit(std::mem::take(&mut lit)));
-                    }
-                    tokens.push(Tok::Esc(e));
-                }
-                None => lit.push('%'),
-            }
-        }
-        if !lit.is_empty() {
-            tokens.push(Tok::Lit(lit));
-        }
-        PrefixTemplate {
-            raw: prefix.to_string(),
-            tokens,
-        }
-    }
-
-    /// The `log_line_prefix` this was parsed from.
-    pub fn raw(&self) -> &str {
-        &self.raw
-    }
-
-    /// True when the prefix prints the database (`%d`).
-    pub fn has_database(&self) -> bool {
-        self.tokens.contains(&Tok::Esc('d'))
-    }
-
-    /// Matches a `LOG` line: returns the database (when the prefix has `%d`) and the
-    /// message after `LOG:  `. `None` when the line does not fit the prefix or is not a
-    /// `LOG` line.
-    fn match_log_line<'a>(&self, line: &'a str) -> Option<(Option<String>, &'a str)> {
-        const SEVERITY: &str = "LOG:  ";
-        let mut pos = 0;
-        let mut db = None;
-        let n = self.tokens.len();
-        let mut i = 0;
-        while i < n {
-            match &self.tokens[i] {
-                Tok::Lit(s) => {
-                    if !line[pos..].starts_with(s.as_str()) {
-                        return None;
-                    }
-                    pos += s.len();
-                }
-                Tok::Esc(e) => {
-                    // The value runs to the next literal; when that literal ends the
-                    // prefix, to that literal followed by the severity, so values with
-                    // spaces (timestamps, database names) are taken whole.
-                    let (term, consumed_lit) = match self.tokens.get(i + 1) {
-                        Some(Tok::Lit(s)) if i + 2 == n => (format!("{s}{SEVERITY}"), true),
-                        Some(Tok::Lit(s)) => (s.clone(), true),
-                        Some(Tok::Esc(_)) => return None,
-                        None => (SEVERITY.to_string(), false),
-                    };
-                    let end = pos + line[pos..].find(term.as_str())?;
-                    let value = line[pos..end].trim();
-                    if *e == 'd' {
-                        db = Some(if value == "[unknown]" {
-                            String::new()
-                        } else {
-                            value.to_string()
-                        });
-                    }
-                    pos = end;
-                    if consumed_lit {
-                        if let Some(Tok::Lit(s)) = self.tokens.get(i + 1) {
-                            pos += s.len();
-                        }
-                        i += 1;
-                    }
-                }
-            }
-            i += 1;
-        }
-        let msg = line[pos..].strip_prefix(SEVERITY)?;
-        Some((db, msg))
-    }
-}
-
-/// Finds a `db=NAME` (or `database=NAME`) field in a prefix, for lines read before the
-/// server's `log_line_prefix` is known.
-fn heuristic_db(prefix: &str) -> Option<String> {
-    for key in ["database=", "db="] {
-        let mut from = 0;
-        while let Some(i) = prefix[from..].find(key) {
-            let at = from + i;
-            let boundary = at == 0
-                || prefix[..at]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| !c.is_alphanumeric() && c != '_');
-            if boundary {
-                let rest = &prefix[at + key.len()..];
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | ')' | ';'))
-                    .unwrap_or(rest.len());
-                return Some(rest[..end].to_string());
-            }
-            from = at + key.len();
-        }
-    }
-    None
-}
-
 /// Parses one stderr line. With the server's prefix template the database comes from
 /// `%d`; without one (or when the line does not fit it) the line is searched for
 /// `LOG:  duration: ` and a `db=` field.
@@ -282,65 +42,43 @@ pub fn parse_stderr_line(line: &str, prefix: Option<&PrefixTemplate>) -> Option<
             duration_ms,
         });
     }
-    let at = line.find("LOG:  duration: ")?;
-    let duration_ms = parse_duration_message(&line[at + "LOG:  ".len()..])?;
+    let (head, _) = line.split_once("LOG:  duration: ")?;
+    let duration_ms = parse_duration_message(line.get(head.len() + "LOG:  ".len()..)?)?;
     Some(SlowEntry {
-        datname: heuristic_db(&line[..at]),
+        datname: heuristic_db(head),
         duration_ms,
     })
 }
 
 /// Splits one CSV record (RFC 4180: `"` quotes, `""` escapes, newlines inside quotes).
-/// `None` when the quotes do not balance.
+/// `None` when the quotes do not balance: the record is incomplete by the rule that
+/// [`split_records`] uses to find its end.
 pub fn parse_csv_record(rec: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = rec.chars().peekable();
-    let mut in_quotes = false;
-    let mut quoted_field = false;
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() && !quoted_field => {
-                in_quotes = true;
-                quoted_field = true;
-            }
-            ',' => {
-                fields.push(std::mem::take(&mut field));
-                quoted_field = false;
-            }
-            '\r' | '\n' => {}
-            c => field.push(c),
-        }
-    }
-    if in_quotes {
+    if rec.bytes().filter(|&c| c == b'"').count() % 2 != 0 {
         return None;
     }
-    fields.push(field);
-    Some(fields)
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(rec.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Some(record.iter().map(str::to_string).collect()),
+        // An empty record is one empty field.
+        Ok(false) => Some(vec![String::new()]),
+        Err(_) => None,
+    }
 }
 
 /// Parses one csvlog record: `database_name` is field 2, `error_severity` 11, `message` 13.
 pub fn parse_csv_line(rec: &str) -> Option<SlowEntry> {
-    let f = parse_csv_record(rec)?;
-    if f.len() < 14 || f[11] != "LOG" {
+    let fields = parse_csv_record(rec)?;
+    if fields.get(11).map(String::as_str) != Some("LOG") {
         return None;
     }
     Some(SlowEntry {
-        datname: Some(f[2].clone()),
-        duration_ms: parse_duration_message(&f[13])?,
+        datname: Some(fields.get(2)?.clone()),
+        duration_ms: parse_duration_message(fields.get(13)?)?,
     })
 }
 
@@ -365,14 +103,20 @@ pub fn parse_json_line(rec: &str) -> Option<SlowEntry> {
 /// True when a record starts like a csvlog record: a timestamp (`2024-05-01 12:00:00.123
 /// UTC`) directly followed by a comma.
 pub fn looks_like_csv_start(b: &[u8]) -> bool {
-    let head = &b[..b.len().min(64)];
-    if head.len() < 11 || !head[..4].iter().all(u8::is_ascii_digit) || head[4] != b'-' {
-        return false;
-    }
-    let Some(comma) = head.iter().position(|&c| c == b',') else {
+    let head = b.get(..64).unwrap_or(b);
+    let Some([y0, y1, y2, y3, b'-', ..]) = head.first_chunk::<11>() else {
         return false;
     };
-    let ts = &head[..comma];
+    if ![y0, y1, y2, y3].iter().all(|d| d.is_ascii_digit()) {
+        return false;
+    }
+    let Some(ts) = head
+        .split(|&c| c == b',')
+        .next()
+        .filter(|ts| ts.len() < head.len())
+    else {
+        return false;
+    };
     ts.iter().filter(|&&c| c == b' ').count() <= 2 && !ts.contains(&b'[')
 }
 
@@ -400,11 +144,11 @@ pub fn split_records(buf: &mut Vec<u8>) -> Vec<String> {
 /// record dropped because no end came within [`MAX_RECORD`] and no newline either: the
 /// caller then knows it sits in the middle of an over-long line and must skip to the next
 /// newline before reading records again.
-fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Option<Vec<u8>> {
+pub(super) fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Option<Vec<u8>> {
     let mut dropped = None;
     let mut start = 0;
     loop {
-        let rest = &buf[start..];
+        let rest = buf.get(start..).unwrap_or_default();
         if rest.is_empty() {
             break;
         }
@@ -427,7 +171,7 @@ fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Option<Vec<u8
         };
         match end {
             Some(e) => {
-                out.push(String::from_utf8_lossy(&rest[..e]).into_owned());
+                out.push(String::from_utf8_lossy(rest.get(..e).unwrap_or_default()).into_owned());
                 start += e + 1;
             }
             None if rest.len() > MAX_RECORD => {
@@ -448,6 +192,13 @@ fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Option<Vec<u8
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 
@@ -674,19 +425,5 @@ mod tests {
         let _ = PrefixTemplate::parse("%");
         let _ = PrefixTemplate::parse("%-");
         let _ = PrefixTemplate::parse("%%%d%");
-    }
-
-    #[test]
-    fn histogram_buckets() {
-        let mut d = DbSlow::default();
-        d.observe(1.2);
-        d.observe(1.2);
-        d.observe(7200.0);
-        assert_eq!(d.count, 3);
-        let c = d.cumulative();
-        assert_eq!(c[2], (0.5, 0));
-        assert_eq!(c[4], (2.5, 2));
-        assert_eq!(c.last().unwrap(), &(3600.0, 2));
-        assert!((d.sum_seconds - 7202.4).abs() < 1e-9);
     }
 }
