@@ -181,7 +181,7 @@ fn redis_up_postgres_down_exits_3_and_the_report_shows_both() {
         "{md}"
     );
     assert!(
-        md.contains("| Append-only file (appendonly) | ✅ PASS | yes | yes | warning | [`redis_aof_enabled`](docs/checks.md#redis_aof_enabled) |"),
+        md.contains("| Append-only file (appendonly) | ✅ PASS | = yes | yes | warning | [`redis_aof_enabled`](docs/checks.md#redis_aof_enabled) |"),
         "{md}"
     );
     assert!(md.contains("| fsync | ❔ UNKNOWN |"), "{md}");
