@@ -491,7 +491,12 @@ mod tests {
         let second = html.find("id=\"target-127.0.0.1:7001\"").unwrap();
         assert!(summary < first && first < second);
         // Its first row is the failing one, with the comparison.
-        let first_row = &html.get(first..).unwrap().split("<tr class=").nth(1).unwrap();
+        let first_row = &html
+            .get(first..)
+            .unwrap()
+            .split("<tr class=")
+            .nth(1)
+            .unwrap();
         assert!(
             first_row.starts_with("\"down\"><td>FAIL</td>"),
             "{first_row}"
@@ -539,7 +544,10 @@ mod tests {
         assert!(html.contains("Nothing collected yet"));
         assert!(defaults_note(&settings(&["--redis.addr", "redis://127.0.0.1:7001"])).is_none());
         // Every default in use is named, the Docker Engine included.
-        assert!(note.contains("Redis at <code>redis://localhost:6379</code>"), "{note}");
+        assert!(
+            note.contains("Redis at <code>redis://localhost:6379</code>"),
+            "{note}"
+        );
         assert!(note.contains("and the Docker Engine at <code>"), "{note}");
     }
 
