@@ -186,36 +186,27 @@ impl Visit for JsonVisitor {
     }
 }
 
-/// The Redis, PostgreSQL and Docker targets when they are the built-in defaults (nothing
-/// configured), else `None`. Compares with the `config::DEFAULT_*` values.
-// TODO(lead): once `config::Settings` records that the defaults were used, read that here.
-pub fn default_targets(settings: &crate::config::Settings) -> Option<[String; 3]> {
-    use crate::config::{DEFAULT_DOCKER_HOST, DEFAULT_POSTGRES_DSN, DEFAULT_REDIS_ADDR};
-    let [redis] = settings.redis.as_slice() else {
-        return None;
-    };
-    let [postgres] = settings.postgres.as_slice() else {
-        return None;
-    };
-    let docker = settings.docker.as_ref()?;
-    let default = redis.url.trim_end_matches('/') == DEFAULT_REDIS_ADDR
-        && postgres.dsn == DEFAULT_POSTGRES_DSN
-        && docker.host == DEFAULT_DOCKER_HOST;
-    default.then(|| [redis.url.clone(), postgres.dsn.clone(), docker.host.clone()])
-}
-
-/// At start-up: says at info when the targets are the built-in defaults, and how to choose
-/// others.
+/// At start-up: says at info when the targets are the built-in defaults (read from
+/// [`crate::config::Settings::defaults_used`]), and how to choose others.
 pub fn log_default_targets(settings: &crate::config::Settings) {
-    if let Some([redis, postgres, docker]) = default_targets(settings) {
-        tracing::info!(
-            redis = %redis,
-            postgres = %postgres,
-            docker = %docker,
-            change_with = "--redis.addr, --postgres.dsn, --docker.host or --config.file",
-            "No target configured: watching the built-in default targets"
-        );
+    use crate::config::DefaultKind;
+    if settings.defaults_used.is_empty() {
+        return;
     }
+    let address = |kind: DefaultKind| {
+        settings
+            .defaults_used
+            .iter()
+            .find(|d| d.kind == kind)
+            .map(|d| d.address.as_str())
+    };
+    tracing::info!(
+        redis = address(DefaultKind::Redis),
+        postgres = address(DefaultKind::Postgres),
+        docker = address(DefaultKind::Docker),
+        change_with = "--redis.addr, --postgres.dsn, --docker.host or --config.file",
+        "No target configured: watching the built-in default targets"
+    );
 }
 
 /// Quotes a logfmt value when it needs it.
