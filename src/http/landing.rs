@@ -88,9 +88,7 @@ pub(super) async fn handle(
 
 /// A point in time as `2025-06-01 12:00:03 UTC`.
 pub fn utc(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .format("%Y-%m-%d %H:%M:%S UTC")
-        .to_string()
+    crate::clock::utc(t)
 }
 
 /// `3s ago` (0 when `t` is in the future).

@@ -337,7 +337,7 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
     watcher.abort();
     let code = exit_code(&rows, &args.target);
     let report = Report {
-        time: crate::logging::rfc3339(started as i64, 0),
+        time: crate::clock::rfc3339(started as i64, 0),
         version: crate::VERSION.to_string(),
         engine_version: docker.server_version.clone(),
         api_version: docker.api.to_string(),

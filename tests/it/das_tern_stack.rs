@@ -96,7 +96,10 @@ async fn das_tern_stack_passes_from_postgres_16() {
     // The volume headroom check measures this machine's own disk, which the stack does
     // not control: it must be evaluated (PASS or FAIL, never UNKNOWN), and is left out of
     // the stack's verdict. Its thresholds are tested in `checks` and `docker`.
-    for r in results.iter().filter(|r| r["check"] == "docker_volume_headroom") {
+    for r in results
+        .iter()
+        .filter(|r| r["check"] == "docker_volume_headroom")
+    {
         assert!(r["status"] == "PASS" || r["status"] == "FAIL", "{r}");
     }
     let not_pass: Vec<String> = results
