@@ -3,6 +3,7 @@
 //! and start-up both print the full list.
 
 pub mod profile;
+pub mod restarts;
 
 use crate::cli::Cli;
 use crate::secret::{
@@ -39,6 +40,8 @@ pub struct Settings {
     pub docker: Option<DockerTarget>,
     /// Modules and allow-list for `/probe` (multi-target mode).
     pub probe: ProbeSettings,
+    /// Restart tracking: the state file, per-target recovery ratio and write canary.
+    pub restarts: restarts::RestartSettings,
 }
 
 /// `/probe` settings: credentials live in modules, targets must match the allow-list, so
@@ -239,6 +242,8 @@ struct FileConfig {
     postgres: Vec<serde_yaml_ng::Value>,
     docker: Option<serde_yaml_ng::Value>,
     probe: Option<serde_yaml_ng::Value>,
+    /// `--state.file` (restart tracking).
+    state_file: Option<PathBuf>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -248,6 +253,7 @@ const TOP_KEYS: &[&str] = &[
     "postgres",
     "docker",
     "probe",
+    "state_file",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -435,9 +441,16 @@ struct RedisFile {
     profile: Option<String>,
     #[serde(default)]
     checks: BTreeMap<String, CheckOverride>,
+    // Restart tracking: read from the raw item by `restarts::resolve`.
+    #[allow(dead_code)]
+    canary: Option<serde_yaml_ng::Value>,
+    #[allow(dead_code)]
+    min_recovered_ratio: Option<serde_yaml_ng::Value>,
 }
 
 const REDIS_KEYS: &[&str] = &[
+    "canary",
+    "min_recovered_ratio",
     "profile",
     "checks",
     "name",
@@ -490,9 +503,16 @@ struct PostgresFile {
     profile: Option<String>,
     #[serde(default)]
     checks: BTreeMap<String, CheckOverride>,
+    // Restart tracking: read from the raw item by `restarts::resolve`.
+    #[allow(dead_code)]
+    canary: Option<serde_yaml_ng::Value>,
+    #[allow(dead_code)]
+    min_recovered_ratio: Option<serde_yaml_ng::Value>,
 }
 
 const POSTGRES_KEYS: &[&str] = &[
+    "canary",
+    "min_recovered_ratio",
     "profile",
     "checks",
     "name",
@@ -748,6 +768,29 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
     {
         errors.extend(e);
     }
+    // Restart tracking: the file items by name, the flag targets by what is left.
+    let file_names: BTreeSet<&str> = file
+        .redis
+        .iter()
+        .chain(&file.postgres)
+        .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
+        .collect();
+    let flag_names = |names: Vec<&String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| !file_names.contains(n.as_str()))
+            .cloned()
+            .collect()
+    };
+    let restarts = restarts::resolve(
+        file.state_file.clone(),
+        &file.redis,
+        &file.postgres,
+        cli,
+        &flag_names(redis.iter().map(|t| &t.name).collect()),
+        &flag_names(postgres.iter().map(|t| &t.name).collect()),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -764,6 +807,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
         postgres,
         docker,
         probe,
+        restarts,
     })
 }
 

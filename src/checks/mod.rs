@@ -8,6 +8,7 @@
 
 mod postgres;
 mod redis;
+mod restarts;
 mod table;
 mod volumes;
 
@@ -78,6 +79,8 @@ pub struct Input<'a> {
     pub volumes_filesystem: Option<&'a FsCapacity>,
     /// Current Unix time, for ages.
     pub now: f64,
+    /// Restart tracking of the target, when it is tracked.
+    pub restart: Option<&'a crate::restarts::RestartStatus>,
 }
 
 /// What evaluating one check found, before the profile's severity is applied.
@@ -129,6 +132,9 @@ pub fn evaluate(input: &Input<'_>, profile: &Profile) -> Vec<CheckResult> {
         .map(|(d, spec)| {
             let eval = match (&input.facts, d.scope) {
                 (Facts::Down(_, reason), _) => Eval::unknown(format!("target down: {reason}")),
+                (_, _) if restarts::applies(d.id) => {
+                    restarts::check(spec, input.restart, input.now)
+                }
                 (_, Scope::Data) => volumes::headroom(spec, input.data, input.volumes_filesystem),
                 (Facts::Redis(s), _) => redis::check(d.id, spec, s, input.data, input.now),
                 (Facts::Postgres(p), _) => postgres::check(d.id, spec, p, input.data),
@@ -189,6 +195,7 @@ pub fn evaluate_scrape(
                 data,
                 volumes_filesystem: v.volumes_filesystem,
                 now,
+                restart: v.outcome.restart.as_ref(),
             },
             profile,
         ));
@@ -259,12 +266,26 @@ mod fixtures {
         fs: Option<&FsCapacity>,
         profile: &str,
     ) -> Vec<CheckResult> {
+        // Restarts tracked since a day ago, none observed.
+        let restart = crate::restarts::RestartStatus {
+            since: NOW - 86_400.0,
+            restarts_total: 0,
+            data_lost_total: 0,
+            last_restart_at: None,
+            last_loss: None,
+            recovered_ratio: None,
+            canary_loss_seconds: None,
+            identity_unknown: None,
+            pending: false,
+            canary: None,
+        };
         let input = Input {
             target: "t",
             facts,
             data,
             volumes_filesystem: fs,
             now: NOW,
+            restart: Some(&restart),
         };
         evaluate(&input, &Profile::load(profile).unwrap())
     }
@@ -299,7 +320,7 @@ mod tests {
             None,
             "das-tern",
         );
-        assert_eq!(r.len(), 13 + 1);
+        assert_eq!(r.len(), 13 + 1 + 1, "Redis checks, headroom, restarts");
         assert!(
             r.iter()
                 .all(|r| matches!(&r.status, Status::Unknown(s) if s == "target down: timeout"))
@@ -315,6 +336,7 @@ mod tests {
                 finished_at: SystemTime::now(),
                 duration: Duration::ZERO,
                 result,
+                restart: None,
             })
         };
         let outcomes = [

@@ -199,6 +199,7 @@ mod tests {
             finished_at: SystemTime::now(),
             duration: Duration::ZERO,
             result,
+            restart: None,
         })
     }
 

@@ -14,6 +14,7 @@
 //! reported in [`Privileges`] (and a log line), never as a silent zero.
 
 pub mod connect;
+pub mod identity;
 pub mod slowlog;
 pub mod sql;
 pub mod tls;
@@ -47,6 +48,9 @@ pub struct Privileges {
     pub read_all_stats_missing: bool,
     /// EXECUTE on `pg_ls_waldir()`: the WAL size is unknown.
     pub ls_waldir_missing: bool,
+    /// EXECUTE on `pg_control_system()`: the cluster's identity is unknown, so a
+    /// re-initialised data directory cannot be told from a restart.
+    pub control_system_missing: bool,
 }
 
 /// One numeric or boolean `pg_settings` row, as text (converted by the renderer).
@@ -211,6 +215,9 @@ pub struct PostgresSnapshot {
     pub statements: Statements,
     /// Slow statements counted from the log file; `None` when no log file is configured.
     pub slow_log: Option<slowlog::SlowLogSnapshot>,
+    /// `system_identifier` from `pg_control_system()` (read once per connection, see
+    /// [`identity`]); `None` when the role may not read it.
+    pub system_identifier: Option<String>,
 }
 
 impl PostgresSnapshot {
@@ -420,6 +427,7 @@ pub fn parse_main(
             read_all_settings_missing: missing("pg_read_all_settings"),
             read_all_stats_missing: missing("pg_read_all_stats"),
             ls_waldir_missing: missing("pg_ls_waldir"),
+            control_system_missing: missing("pg_control_system"),
         },
         settings,
         setting_help: help,
@@ -435,6 +443,7 @@ pub fn parse_main(
         wal_size_bytes: num(get("wal_size")),
         statements: Statements::NotInstalled,
         slow_log: None,
+        system_identifier: None,
     };
     Ok((snap, pgss_of(get("pgss"))))
 }
@@ -482,6 +491,8 @@ struct Conn {
     main: Prepared,
     /// `(schema, extversion)` of pg_stat_statements and its statement.
     pgss: Option<((String, String), Prepared)>,
+    /// The cluster's `system_identifier`, read at connect ([`identity`]).
+    system_identifier: Option<String>,
 }
 
 /// A statement and, once prepared on the connection, its handle: the server plans it once
@@ -667,6 +678,7 @@ impl PostgresCollector {
                 (p.read_all_settings_missing, "pg_read_all_settings"),
                 (p.read_all_stats_missing, "pg_read_all_stats"),
                 (p.ls_waldir_missing, "EXECUTE on pg_ls_waldir()"),
+                (p.control_system_missing, "EXECUTE on pg_control_system()"),
             ]
             .iter()
             .filter(|(m, _)| *m)
@@ -764,6 +776,7 @@ impl PostgresCollector {
         })?;
         let mut conn = conn;
         conn.main.statement = Some(main_stmt);
+        let system_identifier = conn.system_identifier.clone();
         let (mut snap, pgss_now) =
             parse_main(&doc, conn.version_num, conn.help.clone()).map_err(|cause| {
                 CollectError::Protocol {
@@ -822,6 +835,7 @@ impl PostgresCollector {
             });
         }
         self.conn = Some(conn);
+        snap.system_identifier = system_identifier;
         Ok(snap)
     }
 
@@ -890,6 +904,12 @@ impl PostgresCollector {
                 cause,
             })?;
         tracing::debug!(target_name = %name, server_version_num = info.version_num, "Connected");
+        let system_identifier =
+            match tokio::time::timeout_at(deadline, identity::system_identifier(&client)).await {
+                Err(_) => return Err(self.timeout_err()),
+                Ok(Err(e)) => return Err(self.failure(&e, false)),
+                Ok(Ok(id)) => id,
+            };
         let threshold_ms = sql::effective_threshold_ms(
             info.log_min_duration_statement,
             self.default_threshold_ms(),
@@ -911,13 +931,14 @@ impl PostgresCollector {
             threshold_ms,
             main,
             pgss,
+            system_identifier,
         })
     }
 }
 
 /// Parses the DSN (without `sslmode`, which is handled by [`tls`]), applies the password
 /// and our session defaults. Errors never contain the password.
-fn build_config(target: &PostgresTarget) -> Result<tokio_postgres::Config, String> {
+pub(crate) fn build_config(target: &PostgresTarget) -> Result<tokio_postgres::Config, String> {
     let (dsn, _) = split_sslmode(&target.dsn);
     let mut config: tokio_postgres::Config = dsn
         .parse()
