@@ -31,6 +31,9 @@ pub struct CanaryObservation {
     pub recovered: Option<Option<i64>>,
     /// The last write this instance acknowledged (Unix milliseconds).
     pub last_ack_ms: Option<i64>,
+    /// The last write the previous instance acknowledged (the scrape before a restart
+    /// may have missed the last few).
+    pub previous_last_ack_ms: Option<i64>,
     /// The last acknowledged write on any instance (Unix milliseconds).
     pub last_write_ms: Option<i64>,
     /// Failed attempts (connect, read-back or write) since start.
@@ -139,6 +142,9 @@ async fn run<B: Backend>(
                     connected = true;
                     let mut s = lock(&shared);
                     if s.instance.as_deref() != Some(instance.as_str()) {
+                        if s.last_ack_ms.is_some() {
+                            s.previous_last_ack_ms = s.last_ack_ms;
+                        }
                         s.instance = Some(instance);
                         s.recovered = None;
                         s.last_ack_ms = None;

@@ -378,7 +378,12 @@ fn resolve(p: &mut Pending, obs: &Observation, canary: Option<&CanaryObservation
         }
     }
     if p.canary.is_none() {
-        match (p.canary_before, canary) {
+        // The canary task saw the last acknowledgements of the old instance, possibly
+        // newer than the last scrape's.
+        let seen = canary
+            .filter(|c| c.instance.as_deref() == Some(instance))
+            .and_then(|c| c.previous_last_ack_ms);
+        match (p.canary_before.max(seen), canary) {
             (None, _) | (_, None) => p.canary = Some(None),
             (Some(before), Some(c)) => {
                 if c.instance.as_deref() == Some(instance)

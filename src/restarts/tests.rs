@@ -28,6 +28,7 @@ fn canary(instance: &str, recovered: Option<Option<i64>>, ack: Option<i64>) -> C
         recovered,
         last_ack_ms: ack,
         last_write_ms: ack,
+        previous_last_ack_ms: None,
         write_errors: 0,
     }
 }
