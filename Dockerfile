@@ -15,7 +15,7 @@
 #                    certificates and the uid 65532 (distroless cc has all of it).
 #   PREBUILT_BINARY  empty (default): compile from the build context (the repo root).
 #                    A path inside the build context: take that already-built
-#                    binary as is instead (CI uses this; tests/image.rs).
+#                    binary as is instead (CI uses this; tests/it/image.rs).
 #
 # The file deliberately uses only instructions the classic builder understands (no
 # `# syntax=`, no `RUN --mount`, no `COPY --chmod`): the classic builder and BuildKit

@@ -18,6 +18,20 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PE_GIT_REVISION={rev}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Watch the real git directory: in a worktree `.git` is a file pointing elsewhere, and
+    // watching a path that does not exist would rebuild on every `cargo build`.
+    let git_dir = std::process::Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| std::path::PathBuf::from(s.trim()));
+    if let Some(dir) = git_dir {
+        for watched in [dir.join("HEAD"), dir.join("refs/heads")] {
+            if watched.exists() {
+                println!("cargo:rerun-if-changed={}", watched.display());
+            }
+        }
+    }
 }

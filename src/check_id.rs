@@ -134,8 +134,9 @@ impl<'de> Deserialize<'de> for CheckId {
     }
 }
 
-/// Levenshtein distance over characters (insertions, deletions, substitutions).
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance over characters (insertions, deletions, substitutions); also
+/// used by the configuration's "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -29,12 +29,14 @@ pub enum LogLevel {
 
 /// persistence_exporter: exports PostgreSQL, Redis and Docker volume persistence state
 /// for Prometheus.
+///
+/// The `--web.*` flags belong to the exporter itself and are not global: `check` and
+/// `verify` serve nothing, so their `--help` lists only the target and config flags.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "persistence_exporter", version, about, long_about = None)]
 pub struct Cli {
     /// Address to listen on for the web interface and telemetry (`:9631` = all interfaces).
     #[arg(
-        global = true,
         long = "web.listen-address",
         env = "PERSISTENCE_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = ":9631"
@@ -43,7 +45,6 @@ pub struct Cli {
 
     /// Path under which to expose metrics.
     #[arg(
-        global = true,
         long = "web.telemetry-path",
         env = "PERSISTENCE_EXPORTER_WEB_TELEMETRY_PATH",
         default_value = "/metrics"
@@ -52,7 +53,6 @@ pub struct Cli {
 
     /// Maximum number of scrapes served at once; more get 503 (0 = no limit).
     #[arg(
-        global = true,
         long = "web.max-requests",
         env = "PERSISTENCE_EXPORTER_WEB_MAX_REQUESTS",
         default_value_t = 40
@@ -60,17 +60,12 @@ pub struct Cli {
     pub max_requests: usize,
 
     /// exporter-toolkit web configuration file (TLS, client certificates, basic auth).
-    #[arg(
-        global = true,
-        long = "web.config.file",
-        env = "PERSISTENCE_EXPORTER_WEB_CONFIG_FILE"
-    )]
+    #[arg(long = "web.config.file", env = "PERSISTENCE_EXPORTER_WEB_CONFIG_FILE")]
     pub web_config_file: Option<PathBuf>,
 
     /// Enable `POST /-/reload` over HTTP (off by default, as in Prometheus; SIGHUP always
     /// reloads).
     #[arg(
-        global = true,
         long = "web.enable-lifecycle",
         env = "PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE"
     )]
@@ -147,6 +142,15 @@ pub struct Cli {
     )]
     pub redis_password_file: Option<PathBuf>,
 
+    /// The Redis servers of `--redis.addr` do not run in a Docker container: no container
+    /// is looked for (config-file targets say `in_container: false`).
+    #[arg(
+        global = true,
+        long = "redis.not-in-container",
+        env = "PERSISTENCE_EXPORTER_REDIS_NOT_IN_CONTAINER"
+    )]
+    pub redis_not_in_container: bool,
+
     /// PostgreSQL DSN to scrape (libpq URL or `key=value` form). Repeatable; also read
     /// from `DATA_SOURCE_NAME` as postgres_exporter does.
     #[arg(
@@ -173,6 +177,16 @@ pub struct Cli {
         env = "PERSISTENCE_EXPORTER_POSTGRES_LOG_FILE"
     )]
     pub postgres_log_file: Option<PathBuf>,
+
+    /// The PostgreSQL servers of `--postgres.dsn` (or `DATA_SOURCE_NAME`) do not run in a
+    /// Docker container: no container is looked for (config-file targets say
+    /// `in_container: false`).
+    #[arg(
+        global = true,
+        long = "postgres.not-in-container",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_NOT_IN_CONTAINER"
+    )]
+    pub postgres_not_in_container: bool,
 
     /// Slow-query threshold used when the server's `log_min_duration_statement` is off.
     #[arg(global = true, long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
@@ -234,11 +248,24 @@ pub struct Cli {
     pub canary_interval: std::time::Duration,
 }
 
+/// The exit-code table, shown by `check --help` and kept equal to the
+/// README's table (the `check` command implements them in `report`).
+pub const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  Every target answered and no check failed (UNKNOWN checks of a target that
+     answered, e.g. without a Docker Engine, are listed but do not fail the run).
+  1  A check failed; with --fail-on-unknown, also when a check is UNKNOWN.
+  2  Usage or configuration error, or no target answered at all.
+  3  A Redis, PostgreSQL or Docker target could not be reached (the others
+     answered): its checks are UNKNOWN, so the audit is incomplete.";
+
 /// Subcommands.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
-    /// Audit the configured targets once, print the requirement table, and exit:
-    /// 0 nothing fails, 1 a check fails, 2 usage/config error or no target reachable.
+    /// Audit the configured targets once, print the requirement table or report, and exit
+    /// (0 all answered and nothing fails, 1 a check fails, 2 usage/config error or nothing
+    /// answered, 3 a target could not be reached).
+    #[command(after_help = CHECK_EXIT_CODES)]
     Check(CheckArgs),
     /// Prove that each Redis/PostgreSQL target in a Docker container keeps its data: write
     /// a marker, re-create (or restart) the container, read the marker back. Restarts the
@@ -299,7 +326,8 @@ pub struct VerifyArgs {
 pub enum OutputFormat {
     /// Aligned plain-text table.
     Table,
-    /// Markdown table, to paste into a verification report.
+    /// Markdown report (`check`: summary and one requirement table per target), to keep
+    /// as a verification report.
     Markdown,
     /// JSON, for scripts.
     Json,
@@ -311,16 +339,19 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long = "output", value_enum, default_value = "table")]
     pub output: OutputFormat,
-    /// Exit 1 when a check is unknown, not only when one fails.
+    /// Exit 1 when a check is unknown, not only when one fails (an unreachable target
+    /// exits 3 without it).
     #[arg(long = "fail-on-unknown")]
     pub fail_on_unknown: bool,
 }
 
+/// A duration flag; a malformed one gets an example of the syntax.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(s)
+    crate::config::parse_duration(s)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
@@ -353,5 +384,22 @@ mod tests {
             cli.redis_addr,
             ["redis://a:1", "redis://b:2", "redis://c:3"]
         );
+    }
+
+    #[test]
+    fn not_in_container_flags() {
+        let cli = Cli::try_parse_from(["persistence_exporter"]).unwrap();
+        assert!(!cli.redis_not_in_container && !cli.postgres_not_in_container);
+        let cli = Cli::try_parse_from([
+            "persistence_exporter",
+            "--redis.not-in-container",
+            "--postgres.not-in-container",
+        ])
+        .unwrap();
+        assert!(cli.redis_not_in_container && cli.postgres_not_in_container);
+        let e = Cli::try_parse_from(["persistence_exporter", "--scrape.timeout", "5 sec"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write it like 5s, 1m30s or 250ms"), "{e}");
     }
 }

@@ -30,9 +30,6 @@
 //! 6. **Serving and one-shot commands.** [`http`] (`/metrics`, `/probe`, the status page,
 //!    reload), [`report`] (the `check` command) and [`verify`] (the `verify` command).
 //! 7. **The binary.** `main.rs`, through [`run`].
-//!
-//! Known exception, to be removed: `config` uses `http::parse_listen_address` and
-//! `http::web_config` to validate `--web.listen-address` and `--web.config.file`.
 
 // Layer 0.
 pub mod check_id;
@@ -84,6 +81,7 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    logging::log_default_targets(&settings);
     if let Some(cli::Command::Check(args)) = &cli.command {
         return report::run_check(&settings, args).await;
     }
@@ -91,12 +89,7 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
         return verify::run_verify(&settings, args).await;
     }
     if cli.config_check {
-        println!(
-            "configuration is valid: {} redis, {} postgres, {} docker target(s)",
-            settings.redis.len(),
-            settings.postgres.len(),
-            usize::from(settings.docker.is_some())
-        );
+        println!("{}", config_check_line(&settings));
         return ExitCode::SUCCESS;
     }
     let listener = match http::bind(&settings.web.listen_address).await {
@@ -131,10 +124,36 @@ pub async fn run(cli: cli::Cli) -> std::process::ExitCode {
     match serve(listener, Some(cli.clone()), settings, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(errors) => {
-            eprintln!("{}", config::ConfigErrors(errors));
+            eprintln!("invalid configuration:");
+            for e in errors {
+                eprintln!("  - {e}");
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// The line `--config.check` prints for a valid configuration: the target counts, and
+/// the built-in default targets when nothing was configured.
+pub fn config_check_line(settings: &config::Settings) -> String {
+    let mut line = format!(
+        "configuration is valid: {} redis, {} postgres, {} docker target(s)",
+        settings.redis.len(),
+        settings.postgres.len(),
+        usize::from(settings.docker.is_some())
+    );
+    if !settings.defaults_used.is_empty() {
+        let addresses: Vec<&str> = settings
+            .defaults_used
+            .iter()
+            .map(|d| d.address.as_str())
+            .collect();
+        line.push_str(&format!(
+            " (built-in default targets: {}; set --redis.addr/--postgres.dsn/--docker.host or a config file to change them)",
+            addresses.join(", ")
+        ));
+    }
+    line
 }
 
 /// Starts the collectors and serves HTTP on `listener` until `shutdown` resolves. Used

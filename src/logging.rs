@@ -1,5 +1,7 @@
 //! Logging set-up: `logfmt` (as Prometheus and the Go exporters log) or JSON lines, on
-//! stderr, filtered by `--log.level`.
+//! stderr, filtered by `--log.level`. Both formats use the same keys: `ts`, `level`,
+//! `msg`, `source` (the Rust module that logged), then the event's own fields, so a
+//! `target` field is always the exporter's target, never a module path.
 
 use crate::cli::{LogFormat, LogLevel};
 use std::fmt::Write as _;
@@ -35,9 +37,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false),
+                    .event_format(JsonLine),
             )
             .try_init(),
     };
@@ -67,9 +67,7 @@ where
             meta.level().as_str().to_ascii_lowercase(),
             quote(&v.message)
         )?;
-        if meta.level() <= &tracing::Level::WARN || meta.target() != "persistence_exporter" {
-            write!(w, " source={}", quote(meta.target()))?;
-        }
+        write!(w, " source={}", quote(meta.target()))?;
         writeln!(w, "{}", v.fields)
     }
 }
@@ -91,6 +89,132 @@ impl Visit for LogfmtVisitor {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// `{"ts":"...","level":"info","msg":"...","source":"...", <fields>}`, one object a line.
+struct JsonLine;
+
+/// Keys every line starts with; an event field of the same name is written as
+/// `field.<name>` so that it cannot shadow them.
+const RESERVED: [&str; 4] = ["ts", "level", "msg", "source"];
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut v = JsonVisitor::default();
+        event.record(&mut v);
+        let mut line = String::from("{");
+        for (key, value) in [
+            ("ts".to_string(), serde_json::Value::from(rfc3339_now())),
+            (
+                "level".to_string(),
+                meta.level().as_str().to_ascii_lowercase().into(),
+            ),
+            ("msg".to_string(), v.message.into()),
+            ("source".to_string(), meta.target().into()),
+        ]
+        .into_iter()
+        .chain(v.fields)
+        {
+            if line.len() > 1 {
+                line.push(',');
+            }
+            line.push_str(&serde_json::to_string(&key).map_err(|_| std::fmt::Error)?);
+            line.push(':');
+            line.push_str(&serde_json::to_string(&value).map_err(|_| std::fmt::Error)?);
+        }
+        line.push('}');
+        writeln!(w, "{line}")
+    }
+}
+
+#[derive(Default)]
+struct JsonVisitor {
+    message: String,
+    fields: Vec<(String, serde_json::Value)>,
+}
+
+impl JsonVisitor {
+    fn push(&mut self, field: &Field, value: serde_json::Value) {
+        let name = field.name();
+        if name == "message" {
+            self.message = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+        } else if RESERVED.contains(&name) {
+            self.fields.push((format!("field.{name}"), value));
+        } else {
+            self.fields.push((name.to_string(), value));
+        }
+    }
+}
+
+impl Visit for JsonVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, value.into());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, value.into());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.push(field, format!("{value:?}").into());
+    }
+}
+
+/// The Redis, PostgreSQL and Docker targets when they are the built-in defaults (nothing
+/// configured), else `None`. Compares with the `config::DEFAULT_*` values.
+// TODO(lead): once `config::Settings` records that the defaults were used, read that here.
+pub fn default_targets(settings: &crate::config::Settings) -> Option<[String; 3]> {
+    use crate::config::{DEFAULT_DOCKER_HOST, DEFAULT_POSTGRES_DSN, DEFAULT_REDIS_ADDR};
+    let [redis] = settings.redis.as_slice() else {
+        return None;
+    };
+    let [postgres] = settings.postgres.as_slice() else {
+        return None;
+    };
+    let docker = settings.docker.as_ref()?;
+    let default = redis.url.trim_end_matches('/') == DEFAULT_REDIS_ADDR
+        && postgres.dsn == DEFAULT_POSTGRES_DSN
+        && docker.host == DEFAULT_DOCKER_HOST;
+    default.then(|| [redis.url.clone(), postgres.dsn.clone(), docker.host.clone()])
+}
+
+/// At start-up: says at info when the targets are the built-in defaults, and how to choose
+/// others.
+pub fn log_default_targets(settings: &crate::config::Settings) {
+    if let Some([redis, postgres, docker]) = default_targets(settings) {
+        tracing::info!(
+            redis = %redis,
+            postgres = %postgres,
+            docker = %docker,
+            change_with = "--redis.addr, --postgres.dsn, --docker.host or --config.file",
+            "No target configured: watching the built-in default targets"
+        );
     }
 }
 

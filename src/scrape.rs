@@ -207,6 +207,8 @@ pub struct Scraper {
     targets: Vec<Arc<TargetSlot>>,
     /// The state file, when configured.
     state: Option<Arc<StateStore>>,
+    /// The targets declared not to run in a container (kind and name).
+    not_in_container: Vec<(Kind, String)>,
 }
 
 impl Scraper {
@@ -219,6 +221,7 @@ impl Scraper {
         Scraper {
             targets,
             state: None,
+            not_in_container: Vec::new(),
         }
     }
 
@@ -259,7 +262,24 @@ impl Scraper {
                 slot
             })
             .collect();
-        Scraper { targets, state }
+        let not_in_container = settings
+            .redis
+            .iter()
+            .filter(|t| t.not_in_container)
+            .map(|t| (Kind::Redis, t.name.clone()))
+            .chain(
+                settings
+                    .postgres
+                    .iter()
+                    .filter(|t| t.not_in_container)
+                    .map(|t| (Kind::Postgres, t.name.clone())),
+            )
+            .collect();
+        Scraper {
+            targets,
+            not_in_container,
+            state,
+        }
     }
 
     /// How many targets a reload kept from `previous` (the same collector).
@@ -310,7 +330,11 @@ impl Scraper {
                     .collect::<Vec<_>>()
             })
             .collect();
-        ScrapeReport { outcomes, errors }
+        ScrapeReport {
+            outcomes,
+            errors,
+            not_in_container: self.not_in_container.clone(),
+        }
     }
 
     /// Joins the collection in flight for this target, or starts one.
@@ -332,7 +356,8 @@ impl Scraper {
                         if let Err(e) = &outcome.result {
                             *lock(&task_slot.errors).entry(e.reason()).or_insert(0) += 1;
                         }
-                        *lock(&task_slot.last) = Some(outcome.clone());
+                        let previous = lock(&task_slot.last).replace(outcome.clone());
+                        log_outcome(&task_slot, previous.as_deref(), &outcome);
                         let mut flight = lock(&task_slot.flight);
                         if flight.as_ref().is_some_and(|(g, _)| *g == id) {
                             *flight = None;
@@ -352,7 +377,7 @@ impl Scraper {
                                 duration: Duration::ZERO,
                                 result: Err(CollectError::Protocol {
                                     target: name,
-                                    cause: format!("collector task failed: {e}"),
+                                    cause: format!("collector task failed: {e}").into(),
                                 }),
                                 restart: None,
                             }),
@@ -401,13 +426,9 @@ async fn run_collection(
         }
     };
     let duration = start.elapsed();
-    match &result {
-        Ok(_) => {
-            tracing::debug!(collector = slot.kind.as_str(), target_name = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
-        }
-        Err(e) => {
-            tracing::warn!(collector = slot.kind.as_str(), target_name = %slot.name, reason = e.reason(), error = %e, "Collection failed")
-        }
+    // Failures are logged by `log_outcome`, which knows the previous state.
+    if result.is_ok() {
+        tracing::debug!(collector = slot.kind.as_str(), target = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
     }
     let restart = slot
         .restarts
@@ -447,6 +468,31 @@ fn new_tracker(
     });
     let stored = before.or_else(|| state.and_then(|s| s.get(name)));
     Some(Tracker::new(kind.as_str(), ratio, stored, now))
+}
+
+/// Logs one line when the target changes state (first collection included): "Target up"
+/// at info, "Target down" at warn with the reason and error. While it stays down, every
+/// further failure logs "Collection failed" at warn, as before; while it stays up, nothing.
+fn log_outcome(slot: &TargetSlot, previous: Option<&TargetOutcome>, outcome: &TargetOutcome) {
+    let was_up = previous.map(|p| p.result.is_ok());
+    let kind = slot.kind.as_str();
+    match (&outcome.result, was_up) {
+        (Ok(_), Some(true)) => {}
+        (Ok(_), _) => {
+            let reason = if was_up.is_some() {
+                "recovered"
+            } else {
+                "first collection"
+            };
+            tracing::info!(target = %slot.name, kind, reason, "Target up")
+        }
+        (Err(e), Some(false)) => {
+            tracing::warn!(target = %slot.name, kind, reason = e.reason(), error = %e, "Collection failed")
+        }
+        (Err(e), _) => {
+            tracing::warn!(target = %slot.name, kind, reason = e.reason(), error = %e, "Target down")
+        }
+    }
 }
 
 /// Locks a std mutex, recovering from poisoning (the data is plain values).

@@ -20,15 +20,39 @@ impl Secret {
 
     /// Reads a password file: the first line, without its line ending (as `redis-cli` and
     /// libpq's passfile tooling expect). An empty file is an error, not an empty password.
-    pub fn from_file(path: &std::path::Path) -> Result<Secret, String> {
-        let raw = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+    pub fn from_file(path: &std::path::Path) -> Result<Secret, PasswordFileError> {
+        let raw = std::fs::read_to_string(path).map_err(|source| PasswordFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let line = raw.lines().next().unwrap_or("").trim_end_matches('\r');
         if line.is_empty() {
-            return Err(format!("password file {} is empty", path.display()));
+            return Err(PasswordFileError::Empty {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Secret(line.to_string()))
     }
+}
+
+/// Why a password file gave no password. The message names the file, never its content.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordFileError {
+    /// The file could not be read.
+    #[error("cannot read password file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file's first line is empty.
+    #[error("password file {} is empty", path.display())]
+    Empty {
+        /// The file.
+        path: std::path::PathBuf,
+    },
 }
 
 impl fmt::Debug for Secret {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cross-checks of the compose stack (issue 8), run by scripts/test.d/40-deploy.sh.
+"""Cross-checks of the compose stack, run by scripts/test.d/40-deploy.sh.
 
 Input: the output of `docker-compose -f deploy/compose.yaml config` (paths resolved,
 variables at their defaults) on stdin; argv[1] is the repo root.
@@ -19,7 +19,9 @@ the files agree with each other where a mismatch would only show at `docker comp
 - grafana: provisioning is mounted; every dashboard provider path is a mount holding the
   dashboards; every datasource URL points at a compose service;
 - postgres: the init scripts are mounted at /docker-entrypoint-initdb.d and every secret
-  they read is given to the postgres service.
+  they read is given to the postgres service;
+- every published port names its host address explicitly, and with the variables at
+  their defaults that address is loopback (the stack ships default passwords).
 
 With `--kubernetes ROOT EXPORTER_BINARY` instead, checks deploy/kubernetes/*.yaml (see
 check_kubernetes below): every manifest parses, and they refer only to things that exist.
@@ -468,6 +470,33 @@ if need_service("postgres"):
                 for s in re.findall(r"/run/secrets/([A-Za-z0-9_.-]+)", fh.read()):
                     if s not in secret_names("postgres"):
                         err(f"{rel(f)} reads secret {s}, which the postgres service does not get")
+
+# ---- published ports: an explicit host address, loopback by default ----------------------
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def port_host_ip(p):
+    """Host address of one `ports:` entry (short or long syntax), or None if absent."""
+    if isinstance(p, dict):
+        return p.get("host_ip") or None
+    if isinstance(p, int):
+        return None
+    spec = str(p).split("/", 1)[0]
+    if spec.startswith("["):  # [::1]:host:container
+        ip, _, rest = spec[1:].partition("]")
+        return ip if rest.startswith(":") else None
+    parts = spec.split(":")
+    return parts[0] if len(parts) == 3 and parts[0] else None
+
+
+for svc, conf in sorted(services.items()):
+    for p in conf.get("ports", []) or []:
+        ip = port_host_ip(p)
+        if ip is None:
+            err(f"{svc}: published port {p!r} has no host address: it would listen on all "
+                "interfaces; write ${PE_BIND_ADDRESS:-127.0.0.1}:<port>:<port>")
+        elif ip not in LOOPBACK:
+            err(f"{svc}: published port {p!r} listens on {ip} by default, not on 127.0.0.1")
 
 for e in errors:
     print(f"deploy/compose.yaml: {e}", file=sys.stderr)

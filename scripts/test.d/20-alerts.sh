@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# scripts/test.d/20-alerts.sh — alert rules and the Alertmanager example (issue 6):
+# scripts/test.d/20-alerts.sh — alert rules and the Alertmanager example:
 #   promtool check rules   on every rule file in alerts/
 #   promtool test rules    on every unit test in alerts/tests/
 #   amtool check-config    on deploy/alertmanager.yml, plus its routing by severity
 # Run by scripts/test with /var/cache/persistence-exporter/env.sh sourced; runnable alone.
 # The Rust side (every rule metric is exported; Prometheus -> Alertmanager -> webhook
-# end to end) lives in tests/alert_metric_names.rs and tests/alerts_e2e.rs.
+# end to end) lives in tests/it/alert_metric_names.rs and tests/it/alerts_e2e.rs.
 set -euo pipefail
 
 # shellcheck source=scripts/lib/test-d.sh

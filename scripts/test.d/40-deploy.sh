@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test.d/40-deploy.sh — the deployment files (issue 8):
+# scripts/test.d/40-deploy.sh — the deployment files:
 #   docker-compose config -q            deploy/compose.yaml (Debian's docker-compose 1.29)
 #   scripts/lib/check_deploy.py         what the services mount/build/read exists in the
 #                                       repo, and the files agree with each other
@@ -12,7 +12,7 @@
 #                                       .dockerignore, as the Docker CLI sends it) holds
 #                                       every file the crate needs: `cargo check` on it
 # deploy/alertmanager.yml is checked by 20-alerts.sh. The image itself is built and run
-# against real servers by tests/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
+# against real servers by tests/it/image.rs (cargo nextest), with deploy/persistence_exporter.yml,
 # the compose secret and deploy/postgres-init/.
 # Run by scripts/test with /var/cache/persistence-exporter/env.sh sourced; runnable alone.
 set -euo pipefail
@@ -36,7 +36,7 @@ trap cleanup EXIT
 # Variables the file uses, at their defaults: unset any the caller's shell may have.
 compose_env=(env -u POSTGRES_DB -u POSTGRES_USER -u POSTGRES_PASSWORD -u POSTGRES_PORT
     -u REDIS_PASSWORD -u REDIS_PORT -u DOCKER_GID -u DOCKER_DATA_ROOT -u EXPORTER_PORT
-    -u GRAFANA_ADMIN_PASSWORD -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME)
+    -u GRAFANA_ADMIN_PASSWORD -u PE_BIND_ADDRESS -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME)
 
 echo "docker-compose -f deploy/compose.yaml config -q"
 "${compose_env[@]}" docker-compose -f deploy/compose.yaml config -q
@@ -50,6 +50,15 @@ if python3 scripts/lib/check_deploy.py "$ROOT" <"$TMP/broken.yaml" >/dev/null 2>
     ! grep -q 'prometheus-missing.yml.*does not exist' "$TMP/broken.err"; then
     echo "check_deploy.py did not report a missing mounted file:" >&2
     cat "$TMP/broken.err" >&2
+    exit 1
+fi
+
+# ... and a published port without a host address (all interfaces).
+sed 's#- 127.0.0.1:5432:5432/tcp#- 5432:5432/tcp#' "$TMP/compose.resolved.yaml" >"$TMP/open.yaml"
+if python3 scripts/lib/check_deploy.py "$ROOT" <"$TMP/open.yaml" >/dev/null 2>"$TMP/open.err" ||
+    ! grep -q 'postgres: published port.*no host address' "$TMP/open.err"; then
+    echo "check_deploy.py did not report a port published on all interfaces:" >&2
+    cat "$TMP/open.err" >&2
     exit 1
 fi
 

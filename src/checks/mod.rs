@@ -1,17 +1,21 @@
 //! Persistence checks: pure functions from a target's view in one scrape (its snapshot,
-//! where its data lives) and its profile to PASS / FAIL / UNKNOWN results with the
+//! where its data lives) and its profile to PASS / FAIL / UNKNOWN / N/A results with the
 //! expected and observed values. A check that cannot be evaluated is UNKNOWN with a
-//! reason, never a pass or a fail.
+//! reason, never a pass or a fail; a check that does not apply to the target (the volume
+//! checks of a server declared not in a container) is N/A, neither failing nor unknown.
 //!
-//! [`table`] defines the checks, [`redis`], [`postgres`] and [`volumes`] evaluate them;
+//! [`table`] defines the checks, [`redis`], [`postgres`] and [`volumes`] evaluate them,
+//! [`expect`] writes the profile's expectations as comparisons (`≥ 16`, `= 512 MiB`);
 //! this module holds the result types and dispatches.
 
+mod expect;
 mod postgres;
 mod redis;
 mod restarts;
 mod table;
 mod volumes;
 
+pub use expect::{expectation, format_iec};
 pub use postgres::PgFacts;
 pub use redis::{parse_redis_size, parse_save_rules};
 pub use table::{CheckDef, Scope, definition, table};
@@ -35,7 +39,35 @@ pub enum Status {
     Fail,
     /// It could not be evaluated; the reason says why.
     Unknown(String),
+    /// It does not apply to this target (a volume check of a server declared not to run
+    /// in a container); the reason says why. Neither failing nor unknown.
+    #[serde(rename = "N/A")]
+    NotApplicable(String),
 }
+
+impl Status {
+    /// `PASS`, `FAIL`, `UNKNOWN` or `N/A`, as printed on the status page and in reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Unknown(_) => "UNKNOWN",
+            Status::NotApplicable(_) => "N/A",
+        }
+    }
+
+    /// Why the check is UNKNOWN or N/A (`None` for PASS and FAIL).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Status::Pass | Status::Fail => None,
+            Status::Unknown(r) | Status::NotApplicable(r) => Some(r),
+        }
+    }
+}
+
+/// Why a volume check is N/A for a target declared not to run in a container.
+pub const DECLARED_NOT_IN_CONTAINER: &str =
+    "declared not in a container (in_container: false): there is no container volume to check";
 
 /// One evaluated check of one target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,11 +80,15 @@ pub struct CheckResult {
     pub requirement: &'static str,
     /// Severity (after escalation).
     pub severity: Severity,
-    /// What the profile expects.
+    /// What the profile expects, written as a comparison with the observed value
+    /// (`≥ 16`, `= 512 MiB`, `≤ 80% used`, `one of: everysec, always`).
     pub expected: String,
-    /// What the live server reports (empty when unknown).
+    /// The profile's `expect` text as written (the `expected` label of
+    /// `persistence_check_info`, kept as written so alert labels stay stable).
+    pub expect: String,
+    /// What the live server reports (empty when unknown or N/A).
     pub observed: String,
-    /// PASS / FAIL / UNKNOWN.
+    /// PASS / FAIL / UNKNOWN / N/A.
     #[serde(flatten)]
     pub status: Status,
 }
@@ -77,6 +113,8 @@ pub struct Input<'a> {
     pub data: Result<&'a DataMount, &'a str>,
     /// Usage of the filesystem under the volumes, when the exporter can see it.
     pub volumes_filesystem: Option<&'a FsCapacity>,
+    /// The target is declared not to run in a container: its volume checks are N/A.
+    pub not_in_container: bool,
     /// Current Unix time, for ages.
     pub now: f64,
     /// Restart tracking of the target, when it is tracked.
@@ -86,7 +124,7 @@ pub struct Input<'a> {
 /// What evaluating one check found, before the profile's severity is applied.
 #[derive(Clone, Debug, PartialEq)]
 struct Eval {
-    /// PASS / FAIL / UNKNOWN.
+    /// PASS / FAIL / UNKNOWN / N/A.
     status: Status,
     /// What the server reports (empty when unknown).
     observed: String,
@@ -113,6 +151,15 @@ impl Eval {
         }
     }
 
+    /// N/A with a reason.
+    fn not_applicable(reason: impl Into<String>) -> Eval {
+        Eval {
+            status: Status::NotApplicable(reason.into()),
+            observed: String::new(),
+            escalate: false,
+        }
+    }
+
     /// The same result, escalated when `escalate`.
     fn escalated_if(self, escalate: bool) -> Eval {
         Eval { escalate, ..self }
@@ -131,6 +178,9 @@ pub fn evaluate(input: &Input<'_>, profile: &Profile) -> Vec<CheckResult> {
         .filter_map(|d| profile.checks.get(&d.id).map(|spec| (d, spec)))
         .map(|(d, spec)| {
             let eval = match (&input.facts, d.scope) {
+                _ if input.not_in_container && is_volume_check(d.id) => {
+                    Eval::not_applicable(DECLARED_NOT_IN_CONTAINER)
+                }
                 (Facts::Down(_, reason), _) => Eval::unknown(format!("target down: {reason}")),
                 (_, _) if restarts::applies(d.id) => {
                     restarts::check(spec, input.restart, input.now)
@@ -148,7 +198,8 @@ pub fn evaluate(input: &Input<'_>, profile: &Profile) -> Vec<CheckResult> {
                 check: d.id,
                 requirement: d.requirement,
                 severity,
-                expected: spec.expect.clone(),
+                expected: expectation(d.id, spec),
+                expect: spec.expect.clone(),
                 observed: eval.observed,
                 status: eval.status,
             }
@@ -183,9 +234,10 @@ pub fn evaluate_scrape(
             Ok(Snapshot::Docker(_)) => continue,
             Err(e) => Facts::Down(scope, e.reason().to_string()),
         };
-        let data = match &v.data {
-            DataLocation::Found { mount, .. } => Ok(mount),
-            DataLocation::Unknown(reason) => Err(*reason),
+        let (data, not_in_container) = match &v.data {
+            DataLocation::Found { mount, .. } => (Ok(mount), false),
+            DataLocation::Unknown(reason) => (Err(*reason), false),
+            DataLocation::NotInContainer => (Err(DECLARED_NOT_IN_CONTAINER), true),
             DataLocation::NotApplicable => continue,
         };
         out.extend(evaluate(
@@ -194,6 +246,7 @@ pub fn evaluate_scrape(
                 facts,
                 data,
                 volumes_filesystem: v.volumes_filesystem,
+                not_in_container,
                 now,
                 restart: v.outcome.restart.as_ref(),
             },
@@ -203,13 +256,61 @@ pub fn evaluate_scrape(
     out
 }
 
-/// Number of failing checks per severity (all severities present, 0 included).
+/// True for the checks about the target's container volume (N/A outside a container).
+pub fn is_volume_check(id: CheckId) -> bool {
+    matches!(
+        id,
+        CheckId::RedisDataOnNamedVolume
+            | CheckId::PostgresDataOnNamedVolume
+            | CheckId::DockerVolumeHeadroom
+    )
+}
+
+/// Number of failing checks per severity (all severities present, 0 included). UNKNOWN
+/// and N/A checks are never counted.
 pub fn failing_counts(results: &[CheckResult]) -> BTreeMap<Severity, usize> {
     let mut m: BTreeMap<Severity, usize> = Severity::ALL.into_iter().map(|s| (s, 0)).collect();
     for r in results.iter().filter(|r| r.status == Status::Fail) {
         *m.entry(r.severity).or_insert(0) += 1;
     }
     m
+}
+
+/// How one target's (or a whole page's) checks came out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Failing checks per severity (all severities present, 0 included).
+    pub failing: BTreeMap<Severity, usize>,
+    /// Checks that could not be evaluated.
+    pub unknown: usize,
+    /// Checks that do not apply (never failing, never unknown).
+    pub not_applicable: usize,
+    /// Passing checks.
+    pub passed: usize,
+}
+
+impl Summary {
+    /// Counts `results`.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Summary {
+        let results: Vec<&CheckResult> = results.into_iter().collect();
+        let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();
+        let mut failing: BTreeMap<Severity, usize> =
+            Severity::ALL.into_iter().map(|s| (s, 0)).collect();
+        for r in results.iter().filter(|r| r.status == Status::Fail) {
+            *failing.entry(r.severity).or_insert(0) += 1;
+        }
+        Summary {
+            failing,
+            unknown: count(|s| matches!(s, Status::Unknown(_))),
+            not_applicable: count(|s| matches!(s, Status::NotApplicable(_))),
+            passed: count(|s| *s == Status::Pass),
+        }
+    }
+
+    /// Failing checks of `severity`.
+    pub fn failing(&self, severity: Severity) -> usize {
+        self.failing.get(&severity).copied().unwrap_or(0)
+    }
 }
 
 /// True when `observed` equals one of the `a or b or c` alternatives of `expect`.
@@ -284,6 +385,7 @@ mod fixtures {
             facts,
             data,
             volumes_filesystem: fs,
+            not_in_container: false,
             now: NOW,
             restart: Some(&restart),
         };
@@ -372,6 +474,85 @@ mod tests {
             .find(|r| r.check == CheckId::RedisAofEnabled)
             .unwrap();
         assert_eq!(aof.status, Status::Pass);
+    }
+
+    #[test]
+    fn volume_checks_are_not_applicable_outside_a_container() {
+        let (info, _) = (parse_info("aof_enabled:0\n"), ());
+        let snap = RedisSnapshot {
+            info,
+            config: ConfigState::Refused("NOPERM".into()),
+            auth_required: Some(true),
+        };
+        let input = Input {
+            target: "t",
+            facts: Facts::Redis(&snap),
+            data: Err(DECLARED_NOT_IN_CONTAINER),
+            volumes_filesystem: None,
+            not_in_container: true,
+            now: NOW,
+            restart: None,
+        };
+        let r = evaluate(&input, &Profile::load("durable").unwrap());
+        let na: Vec<CheckId> = r
+            .iter()
+            .filter(|r| matches!(r.status, Status::NotApplicable(_)))
+            .map(|r| r.check)
+            .collect();
+        assert_eq!(
+            na,
+            vec![
+                CheckId::RedisDataOnNamedVolume,
+                CheckId::DockerVolumeHeadroom
+            ]
+        );
+        let s = Summary::of(&r);
+        assert_eq!(s.not_applicable, 2);
+        // N/A is neither unknown nor failing: only CONFIG-dependent checks are unknown.
+        assert!(
+            r.iter()
+                .filter(|r| matches!(r.status, Status::Unknown(_)))
+                .all(|r| !is_volume_check(r.check))
+        );
+        assert_eq!(s.failing(Severity::Warning), 1, "{r:#?}"); // aof off
+        assert_eq!(failing_counts(&r).values().sum::<usize>(), 1);
+        let na = r
+            .iter()
+            .find(|r| r.check == CheckId::RedisDataOnNamedVolume)
+            .unwrap();
+        assert_eq!(na.status.label(), "N/A");
+        assert_eq!(na.status.reason(), Some(DECLARED_NOT_IN_CONTAINER));
+        let json = serde_json::to_value(na).unwrap();
+        assert_eq!(json["status"], "N/A");
+        // Even a down target's volume checks are N/A, not unknown.
+        let down = Input {
+            facts: Facts::Down(Scope::Redis, "timeout".into()),
+            ..input
+        };
+        let r = evaluate(&down, &Profile::load("durable").unwrap());
+        assert_eq!(Summary::of(&r).not_applicable, 2);
+    }
+
+    #[test]
+    fn results_carry_the_comparison_and_the_profile_text() {
+        let snap = RedisSnapshot {
+            info: parse_info("redis_version:6.2.0\nmaxmemory:1048576\n"),
+            config: ConfigState::Refused("NOPERM".into()),
+            auth_required: None,
+        };
+        let r = run(Facts::Redis(&snap), Err("x"), None, "das-tern");
+        let v = r
+            .iter()
+            .find(|r| r.check == CheckId::RedisVersionMin)
+            .unwrap();
+        assert_eq!((v.expected.as_str(), v.expect.as_str()), ("≥ 7", "7"));
+        assert_eq!(v.status, Status::Fail);
+        let m = r
+            .iter()
+            .find(|r| r.check == CheckId::RedisMaxmemory)
+            .unwrap();
+        assert_eq!(m.expected, "= 512 MiB");
+        assert_eq!(m.observed, "1 MiB");
     }
 
     #[test]

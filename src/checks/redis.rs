@@ -7,27 +7,7 @@ use crate::collectors::docker::DataMount;
 use crate::collectors::redis::{ConfigState, RedisSnapshot};
 use crate::config::profile::CheckSpec;
 
-/// Parses a Redis memory size (`512mb`, `1gb`, `100k`, `1048576`) into bytes, with Redis'
-/// own units: `k`/`m`/`g` are powers of 1000, `kb`/`mb`/`gb` powers of 1024.
-pub fn parse_redis_size(s: &str) -> Option<f64> {
-    let s = s.trim().to_ascii_lowercase();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at_checked(split)?;
-    let n: f64 = number.parse().ok()?;
-    let mult = match unit {
-        "" | "b" => 1.0,
-        "k" => 1e3,
-        "kb" => 1024.0,
-        "m" => 1e6,
-        "mb" => 1024.0 * 1024.0,
-        "g" => 1e9,
-        "gb" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some(n * mult)
-}
+pub use crate::config::expect::parse_redis_size;
 
 /// Parses the `save` rules (`"3600 1 300 100"`) into `(seconds, changes)` pairs.
 pub fn parse_save_rules(save: &str) -> Vec<(u64, u64)> {
@@ -63,7 +43,14 @@ pub(super) fn check(
             None => Eval::unknown("INFO has no redis_version"),
         },
         CheckId::RedisMaxmemory => match (info.num("maxmemory"), parse_redis_size(&spec.expect)) {
-            (Some(v), Some(want)) => Eval::pass_if(v == want, format!("{v} bytes")),
+            (Some(v), Some(want)) => Eval::pass_if(
+                v == want,
+                if v == 0.0 {
+                    "0 bytes (no limit)".to_string()
+                } else {
+                    super::format_iec(v)
+                },
+            ),
             (None, _) => Eval::unknown("INFO has no maxmemory"),
             (_, None) => Eval::unknown(format!("expectation {:?} is not a size", spec.expect)),
         },

@@ -54,7 +54,14 @@ pub(super) fn headroom(
         return Eval::unknown("the exporter cannot see Docker's data root");
     };
     let used = 100.0 * (1.0 - fs.avail_bytes as f64 / fs.size_bytes as f64);
-    Eval::pass_if(used <= limit, format!("{used:.1}% used"))
+    Eval::pass_if(
+        used <= limit,
+        format!(
+            "{used:.1}% used ({} free of {})",
+            super::format_iec(fs.avail_bytes as f64),
+            super::format_iec(fs.size_bytes as f64)
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -103,7 +110,7 @@ mod tests {
         let m = named_volume();
         assert_eq!(
             headroom(&spec("90%"), Ok(&m), Some(&fs(100, 50))),
-            Eval::pass_if(true, "50.0% used")
+            Eval::pass_if(true, "50.0% used (50 bytes free of 100 bytes)")
         );
         assert_eq!(
             headroom(&spec("90%"), Ok(&m), Some(&fs(100, 5))).status,

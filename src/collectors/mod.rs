@@ -2,6 +2,7 @@
 //! connection between scrapes, runs one round of requests per scrape, and returns a plain
 //! typed snapshot (or a [`CollectError`]); nothing here knows about Prometheus.
 
+pub mod address;
 pub mod capped;
 pub mod docker;
 pub mod postgres;
@@ -17,6 +18,12 @@ pub(crate) fn stated_budget(deadline: tokio::time::Instant) -> Duration {
         .as_millis();
     let rounded = (ms + 5) / 10 * 10;
     Duration::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
+/// Locks a mutex, recovering the data from a poisoned one (a panicked holder leaves
+/// only counters and caches behind, still worth reading).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Which system a target is; also the `collector` label of the self-metrics.
@@ -41,6 +48,74 @@ impl Kind {
     }
 }
 
+/// The boxed error type a [`Cause`] holds.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong underneath a [`CollectError`]: a client library's error (kept as the
+/// `source()`), or a message of ours. Its `Display` is the one-line text the status page
+/// and the logs show. Shared, so collection results stay `Clone`.
+#[derive(Clone, Debug)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+/// A message with the error it describes: `Display` is the message, `source()` the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+struct Described {
+    text: String,
+    #[source]
+    source: BoxError,
+}
+
+/// A message of ours, without an underlying error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
+
+impl Cause {
+    /// An error, shown as it displays itself.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(std::sync::Arc::new(e))
+    }
+
+    /// `source`, shown as `text` (a sanitised or shortened rendering of it).
+    pub fn described(text: impl Into<String>, source: impl Into<BoxError>) -> Cause {
+        Cause(std::sync::Arc::new(Described {
+            text: text.into(),
+            source: source.into(),
+        }))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Cause {
+        Cause(std::sync::Arc::new(Message(text)))
+    }
+}
+
+impl From<docker::api::ApiError> for Cause {
+    fn from(e: docker::api::ApiError) -> Cause {
+        Cause::new(e)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Cause {
+        Cause::from(text.to_string())
+    }
+}
+
 /// Why a collection failed. Carries the (sanitised) target name and the cause; never a
 /// password, since neither the names nor the client libraries' errors contain one.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -59,7 +134,8 @@ pub enum CollectError {
         /// Target name.
         target: String,
         /// Error from the client library.
-        cause: String,
+        #[source]
+        cause: Cause,
     },
     /// The server refused our credentials.
     #[error("target {target}: authentication failed: {cause}")]
@@ -67,7 +143,8 @@ pub enum CollectError {
         /// Target name.
         target: String,
         /// Error from the server.
-        cause: String,
+        #[source]
+        cause: Cause,
     },
     /// The server answered something we could not use.
     #[error("target {target}: unexpected reply: {cause}")]
@@ -75,7 +152,8 @@ pub enum CollectError {
         /// Target name.
         target: String,
         /// What was wrong.
-        cause: String,
+        #[source]
+        cause: Cause,
     },
     /// A query failed on the server side.
     #[error("target {target}: query failed: {cause}")]
@@ -83,7 +161,8 @@ pub enum CollectError {
         /// Target name.
         target: String,
         /// Error from the server.
-        cause: String,
+        #[source]
+        cause: Cause,
     },
 }
 

@@ -7,8 +7,8 @@
 //! [`CappedStream`] (see [`super::capped`]), so a server answering `$999999999` costs at
 //! most the cap, and they connect to the target's pinned address when it has one.
 
-use super::CollectError;
 use super::capped::{CappedStream, DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
+use super::{Cause, CollectError};
 use crate::config::{RedisTarget, RedisTls};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, Value};
@@ -264,10 +264,10 @@ async fn query_once(
         if budget.exceeded() {
             CollectError::Protocol {
                 target: name.clone(),
-                cause: budget.cause(),
+                cause: budget.cause().into(),
             }
         } else {
-            classify(&name, &e, connecting, after)
+            classify(&name, e, connecting, after)
         }
     };
     let mut conn = match slot.take() {
@@ -275,7 +275,7 @@ async fn query_once(
         None => {
             let connector = connector.as_ref().map_err(|cause| CollectError::Connect {
                 target: name.clone(),
-                cause: cause.clone(),
+                cause: cause.clone().into(),
             })?;
             match tokio::time::timeout_at(
                 deadline,
@@ -310,13 +310,13 @@ async fn query_once(
     let info = match replies.next() {
         Some(Ok(v)) => parse_info(&value_text(&v).ok_or_else(|| CollectError::Protocol {
             target: name.clone(),
-            cause: "INFO reply is not text".to_string(),
+            cause: "INFO reply is not text".into(),
         })?),
         Some(Err(e)) => return Err(err(e, false)),
         None => {
             return Err(CollectError::Protocol {
                 target: name,
-                cause: "empty pipeline reply".to_string(),
+                cause: "empty pipeline reply".into(),
             });
         }
     };
@@ -382,26 +382,31 @@ fn is_auth_error(e: &redis::RedisError) -> bool {
 
 /// Maps a client error to a [`CollectError`]; `connecting` says which phase failed, `after`
 /// is the time budget the attempt had.
-fn classify(
-    target: &str,
-    e: &redis::RedisError,
-    connecting: bool,
-    after: Duration,
-) -> CollectError {
-    let cause = first_line(&e.to_string());
+fn classify(target: &str, e: redis::RedisError, connecting: bool, after: Duration) -> CollectError {
+    let text = first_line(&e.to_string());
     let target = target.to_string();
-    if is_auth_error(e) {
-        CollectError::Auth { target, cause }
-    } else if e.is_timeout() {
+    let auth = is_auth_error(&e);
+    let timeout = e.is_timeout();
+    let connection =
+        connecting || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal();
+    let cause = || Cause::described(text, e);
+    if auth {
+        CollectError::Auth {
+            target,
+            cause: cause(),
+        }
+    } else if timeout {
         CollectError::Timeout { target, after }
-    } else if connecting
-        || e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-    {
-        CollectError::Connect { target, cause }
+    } else if connection {
+        CollectError::Connect {
+            target,
+            cause: cause(),
+        }
     } else {
-        CollectError::Query { target, cause }
+        CollectError::Query {
+            target,
+            cause: cause(),
+        }
     }
 }
 
@@ -583,6 +588,13 @@ fn tls_config(t: &RedisTls) -> Result<rustls::ClientConfig, String> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

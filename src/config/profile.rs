@@ -4,6 +4,7 @@
 //! ids parse into [`CheckId`]; what each check means and how it is evaluated lives in
 //! `checks`.
 
+use super::Problem;
 use crate::check_id::CheckId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,14 +91,20 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("cache", include_str!("../../profiles/cache.yml")),
 ];
 
+/// True when `name` is one of the [`BUILTIN`] profiles.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTIN.iter().any(|(n, _)| *n == name)
+}
+
 /// Name of the profile used when a target names none.
 pub const DEFAULT_PROFILE: &str = "durable";
 
 impl Profile {
     /// Parses and validates a profile; every problem is reported.
-    pub fn parse(text: &str, origin: &str) -> Result<Profile, Vec<String>> {
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, Vec<Problem>> {
+        let at = format!("profile {origin}");
         let file: ProfileFile =
-            serde_yaml_ng::from_str(text).map_err(|e| vec![format!("profile {origin}: {e}")])?;
+            serde_yaml_ng::from_str(text).map_err(|e| vec![Problem::new(&at, e.to_string())])?;
         let mut checks = BTreeMap::new();
         let mut errors = Vec::new();
         for (id, spec) in file.checks {
@@ -105,7 +112,7 @@ impl Profile {
                 Ok(id) => {
                     checks.insert(id, spec);
                 }
-                Err(e) => errors.push(format!("profile {origin}: {e}")),
+                Err(e) => errors.push(Problem::new(&at, e.to_string())),
             }
         }
         if errors.is_empty() {
@@ -120,36 +127,38 @@ impl Profile {
     }
 
     /// Loads a built-in profile by name, or a YAML file by path.
-    pub fn load(name_or_path: &str) -> Result<Profile, Vec<String>> {
+    pub fn load(name_or_path: &str) -> Result<Profile, Vec<Problem>> {
         if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
             return Profile::parse(text, name_or_path);
         }
         let path = Path::new(name_or_path);
         let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![format!(
-                "profile {name_or_path:?}: not a built-in profile ({}) and not readable: {e}",
-                BUILTIN
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            let names = BUILTIN.iter().map(|(n, _)| *n);
+            let hint = super::suggestion(name_or_path, names.clone());
+            vec![Problem::new(
+                "profile",
+                format!(
+                    "{name_or_path:?} is not a built-in profile ({}) and not a readable file ({e}){hint}",
+                    names.collect::<Vec<_>>().join(", ")
+                ),
             )]
         })?;
         Profile::parse(&text, name_or_path)
     }
 
-    /// Applies per-target overrides; unknown check ids are errors.
+    /// Applies per-target overrides; unknown check ids are errors, reported at `path`
+    /// (the target).
     pub fn with_overrides(
         mut self,
         overrides: &BTreeMap<String, CheckOverride>,
-        origin: &str,
-    ) -> Result<Profile, Vec<String>> {
+        path: &str,
+    ) -> Result<Profile, Vec<Problem>> {
         let mut errors = Vec::new();
         for (id, o) in overrides {
             let id = match id.parse::<CheckId>() {
                 Ok(id) => id,
                 Err(e) => {
-                    errors.push(format!("{origin}: {e}"));
+                    errors.push(Problem::at(path, &format!("checks.{id}"), e));
                     continue;
                 }
             };
@@ -177,9 +186,13 @@ impl Profile {
                             },
                         );
                     }
-                    _ => errors.push(format!(
-                        "{origin}: check {id:?} is not in profile {:?}; adding it needs severity and expect",
-                        self.name
+                    _ => errors.push(Problem::at(
+                        path,
+                        &format!("checks.{id}"),
+                        format!(
+                            "the check is not in profile {:?}; adding it needs severity and expect",
+                            self.name
+                        ),
                     )),
                 },
             }
@@ -274,7 +287,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            e,
+            e.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec![
                 "profile mine.yml: unknown check \"postgres_fsynk\" (did you mean \"postgres_fsync\"?)",
                 "profile mine.yml: unknown check \"redis_aof_enable\" (did you mean \"redis_aof_enabled\"?)",
@@ -283,12 +296,12 @@ mod tests {
         let o = BTreeMap::from([("redis_no_eviction".to_string(), CheckOverride::default())]);
         let e = Profile::load("durable")
             .unwrap()
-            .with_overrides(&o, "redis target \"r\"")
+            .with_overrides(&o, "redis[0] (name \"r\")")
             .unwrap_err();
         assert_eq!(
-            e,
+            e.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec![
-                "redis target \"r\": unknown check \"redis_no_eviction\" (did you mean \"redis_no_evictions\"?)"
+                "redis[0] (name \"r\"): checks.redis_no_eviction: unknown check \"redis_no_eviction\" (did you mean \"redis_no_evictions\"?)"
             ]
         );
     }
@@ -296,6 +309,14 @@ mod tests {
     #[test]
     fn missing_profile_file_is_a_clear_error() {
         let e = Profile::load("/nonexistent/p.yml").unwrap_err();
-        assert!(e[0].contains("das-tern, durable, cache"), "{e:?}");
+        assert!(
+            e[0].to_string().contains("das-tern, durable, cache"),
+            "{e:?}"
+        );
+        let e = Profile::load("das-term").unwrap_err();
+        assert!(
+            e[0].to_string().contains("(did you mean \"das-tern\"?)"),
+            "{e:?}"
+        );
     }
 }

@@ -2,10 +2,11 @@
 //! `state_file:`), and per target the `min_recovered_ratio` and the opt-in `canary`
 //! (`canary: {enabled: true, interval: 5s, key: …}` in the config, `--redis.canary`,
 //! `--postgres.canary` and `--canary.interval` for flag targets). Read from the raw YAML
-//! items, so the target structs stay as they are.
+//! entries by [`from_entry`], so the target structs stay as they are.
 
+use super::Problem;
+use super::file::Entry;
 use crate::cli::Cli;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -69,52 +70,29 @@ impl RestartSettings {
     }
 }
 
-/// `canary:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CanaryFile {
-    #[serde(default)]
-    enabled: bool,
-    interval: Option<String>,
-    key: Option<String>,
-    table: Option<String>,
-}
-
-/// Which system a file item belongs to.
+/// Which system a target belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum System {
+pub(crate) enum System {
+    /// A Redis target.
     Redis,
+    /// A PostgreSQL target.
     Postgres,
 }
 
-/// Resolves the restart settings: the config file's items (raw YAML, keys already
-/// checked by the loader) and the flags for the flag targets named in `flag_redis` and
-/// `flag_postgres`. Problems are appended to `errors`.
-pub fn resolve(
+/// Resolves the restart settings: the config file's targets (already read by
+/// [`from_entry`]) and the flags for the flag targets named in `flag_redis` and
+/// `flag_postgres`. Problems are appended to `problems`.
+pub(crate) fn resolve(
     file_state: Option<PathBuf>,
-    file_redis: &[serde_yaml_ng::Value],
-    file_postgres: &[serde_yaml_ng::Value],
+    mut targets: BTreeMap<String, TargetRestarts>,
     cli: &Cli,
     flag_redis: &[String],
     flag_postgres: &[String],
-    errors: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> RestartSettings {
-    let mut targets = BTreeMap::new();
-    for (system, items, what) in [
-        (System::Redis, file_redis, "redis"),
-        (System::Postgres, file_postgres, "postgres"),
-    ] {
-        for (i, v) in items.iter().enumerate() {
-            let Some(name) = v.get("name").and_then(|n| n.as_str()) else {
-                continue;
-            };
-            let path = format!("{what}[{i}] ({name})");
-            if let Some(t) = from_item(system, name, v, &path, errors) {
-                targets.insert(name.to_string(), t);
-            }
-        }
+    if !interval_ok(cli.canary_interval) {
+        problems.push(Problem::new("--canary.interval", INTERVAL_RANGE));
     }
-    check_interval(cli.canary_interval, "--canary.interval", errors);
     for (names, on, system) in [
         (flag_redis, cli.redis_canary, System::Redis),
         (flag_postgres, cli.postgres_canary, System::Postgres),
@@ -145,80 +123,75 @@ fn default_location(system: System, target: &str) -> String {
     }
 }
 
-fn from_item(
-    system: System,
-    name: &str,
-    v: &serde_yaml_ng::Value,
-    path: &str,
-    errors: &mut Vec<String>,
-) -> Option<TargetRestarts> {
-    let mut t = TargetRestarts::default();
-    if let Some(r) = v.get("min_recovered_ratio") {
-        match r.as_f64() {
-            Some(x) if (0.0..=1.0).contains(&x) => t.min_recovered_ratio = x,
-            _ => errors.push(format!(
-                "{path}.min_recovered_ratio: must be a number from 0 to 1"
-            )),
-        }
-        if system == System::Postgres {
-            errors.push(format!(
-                "{path}.min_recovered_ratio: applies to Redis targets only"
-            ));
-        }
-    }
-    let Some(c) = v.get("canary") else {
-        return Some(t);
-    };
-    let c: CanaryFile = match serde_yaml_ng::from_value(c.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            errors.push(format!("{path}.canary: {e}"));
-            return Some(t);
-        }
-    };
-    let interval = match c.interval.as_deref().map(crate::duration::parse) {
-        None => DEFAULT_CANARY_INTERVAL,
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            errors.push(format!("{path}.canary.interval: {e}"));
-            DEFAULT_CANARY_INTERVAL
-        }
-    };
-    check_interval(interval, &format!("{path}.canary.interval"), errors);
-    let location = match (system, c.key, c.table) {
-        (System::Redis, key, None) => key.unwrap_or_else(|| default_canary_key(name)),
-        (System::Postgres, None, table) => table.unwrap_or_else(|| DEFAULT_CANARY_TABLE.into()),
-        (System::Redis, _, Some(_)) => {
-            errors.push(format!(
-                "{path}.canary.table: is for PostgreSQL targets (Redis uses key)"
-            ));
-            return Some(t);
-        }
-        (System::Postgres, Some(_), _) => {
-            errors.push(format!(
-                "{path}.canary.key: is for Redis targets (PostgreSQL uses table)"
-            ));
-            return Some(t);
-        }
-    };
-    if location.is_empty() {
-        errors.push(format!("{path}.canary: the key or table must not be empty"));
-    }
-    if system == System::Postgres && !valid_table(&location) {
-        errors.push(format!(
-            "{path}.canary.table: {location:?} is not a plain identifier or schema.table (letters, digits, _)"
-        ));
-    }
-    if c.enabled {
-        t.canary = Some(Canary { interval, location });
-    }
-    Some(t)
+const INTERVAL_RANGE: &str = "must be between 100ms and 24h";
+
+fn interval_ok(d: Duration) -> bool {
+    (MIN_CANARY_INTERVAL..=MAX_CANARY_INTERVAL).contains(&d)
 }
 
-fn check_interval(d: Duration, what: &str, errors: &mut Vec<String>) {
-    if d < MIN_CANARY_INTERVAL || d > MAX_CANARY_INTERVAL {
-        errors.push(format!("{what}: must be between 100ms and 24h"));
+/// Reads a target entry's `min_recovered_ratio` and `canary` keys; problems are recorded
+/// against the entry (so they name the target).
+pub(crate) fn from_entry(
+    system: System,
+    name: &str,
+    e: &mut Entry<'_>,
+    problems: &mut Vec<Problem>,
+) -> TargetRestarts {
+    let mut t = TargetRestarts::default();
+    if let Some(x) = e.get::<f64>("min_recovered_ratio") {
+        if system == System::Postgres {
+            e.problem("min_recovered_ratio", "applies to Redis targets only");
+        } else if (0.0..=1.0).contains(&x) {
+            t.min_recovered_ratio = x;
+        } else {
+            e.problem("min_recovered_ratio", "must be a number from 0 to 1");
+        }
     }
+    let Some(v) = e.present("canary").filter(|v| !v.is_null()) else {
+        return t;
+    };
+    let Some(mut c) = Entry::new(v, e.path(), "canary.", problems) else {
+        return t;
+    };
+    let enabled = c.get::<bool>("enabled").unwrap_or(false);
+    let interval = c
+        .duration("interval", MAX_CANARY_INTERVAL)
+        .unwrap_or(DEFAULT_CANARY_INTERVAL);
+    if !interval_ok(interval) {
+        c.problem("interval", INTERVAL_RANGE);
+    }
+    let key = c.string("key");
+    let table = c.string("table");
+    let location = match (system, key, table) {
+        (System::Redis, key, None) => Some(key.unwrap_or_else(|| default_canary_key(name))),
+        (System::Postgres, None, table) => {
+            Some(table.unwrap_or_else(|| DEFAULT_CANARY_TABLE.into()))
+        }
+        (System::Redis, _, Some(_)) => {
+            c.problem("table", "is for PostgreSQL targets (Redis uses key)");
+            None
+        }
+        (System::Postgres, Some(_), _) => {
+            c.problem("key", "is for Redis targets (PostgreSQL uses table)");
+            None
+        }
+    };
+    if let Some(location) = location {
+        if location.is_empty() {
+            c.problem("key", "the key or table must not be empty");
+        } else if system == System::Postgres && !valid_table(&location) {
+            c.problem(
+                "table",
+                format!(
+                    "{location:?} is not a plain identifier or schema.table (letters, digits, _)"
+                ),
+            );
+        } else if enabled {
+            t.canary = Some(Canary { interval, location });
+        }
+    }
+    c.finish(problems);
+    t
 }
 
 /// `table` or `schema.table`, each part `[A-Za-z_][A-Za-z0-9_]*`.
@@ -238,7 +211,16 @@ pub fn valid_table(s: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::{Env, load};
     use clap::Parser as _;
+    use std::io::Write as _;
+
+    struct NoEnv;
+    impl Env for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
 
     fn cli(args: &[&str]) -> Cli {
         let mut argv = vec!["persistence_exporter"];
@@ -246,31 +228,25 @@ mod tests {
         Cli::try_parse_from(argv).unwrap()
     }
 
-    fn items(yaml: &str) -> Vec<serde_yaml_ng::Value> {
-        serde_yaml_ng::from_str(yaml).unwrap()
+    /// Loads `yaml` as the config file with `args`.
+    fn load_yaml(
+        yaml: &str,
+        args: &[&str],
+    ) -> Result<crate::config::Settings, crate::config::ConfigErrors> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(yaml.as_bytes()).unwrap();
+        let path = f.path().display().to_string();
+        let mut all = vec!["--config.file", path.as_str()];
+        all.extend_from_slice(args);
+        load(&cli(&all), &NoEnv)
     }
 
     #[test]
     fn file_items_and_flags_resolve() {
-        let mut errors = Vec::new();
-        let s = resolve(
-            None,
-            &items(
-                "- {name: r, canary: {enabled: true, interval: 1s}, min_recovered_ratio: 0.9}\n- {name: q}\n",
-            ),
-            &items("- {name: p, canary: {enabled: true, table: mon.canary}}\n"),
-            &cli(&[
-                "--redis.canary",
-                "--canary.interval",
-                "2s",
-                "--state.file",
-                "/tmp/s.json",
-            ]),
-            &["127.0.0.1:6379".to_string()],
-            &["127.0.0.1:5432/db".to_string()],
-            &mut errors,
-        );
-        assert!(errors.is_empty(), "{errors:?}");
+        let yaml = "redis:\n  - {name: r, addr: redis://127.0.0.1:1, canary: {enabled: true, interval: 1s}, min_recovered_ratio: 0.9}\n  - {name: q, addr: redis://127.0.0.1:2}\npostgres:\n  - {name: p, dsn: postgresql://u@127.0.0.1:1/db, canary: {enabled: true, table: mon.canary}}\nstate_file: /tmp/s.json\n";
+        let s = load_yaml(yaml, &["--redis.canary", "--canary.interval", "2s"])
+            .unwrap()
+            .restarts;
         assert_eq!(s.state_file, Some(PathBuf::from("/tmp/s.json")));
         let r = s.target("r");
         assert_eq!(r.min_recovered_ratio, 0.9);
@@ -283,37 +259,46 @@ mod tests {
         );
         assert_eq!(s.target("q").canary, None);
         assert_eq!(s.target("p").canary.unwrap().location, "mon.canary");
-        let flag = s.target("127.0.0.1:6379").canary.unwrap();
-        assert_eq!(flag.interval, Duration::from_secs(2));
-        assert_eq!(s.target("127.0.0.1:5432/db").canary, None);
         assert_eq!(s.target("nowhere"), TargetRestarts::default());
     }
 
     #[test]
+    fn flag_targets_take_the_flags() {
+        let c = cli(&[
+            "--redis.addr",
+            "redis://127.0.0.1:6379",
+            "--postgres.dsn",
+            "postgresql://u@127.0.0.1:5432/db",
+            "--redis.canary",
+            "--canary.interval",
+            "2s",
+            "--state.file",
+            "/tmp/f.json",
+        ]);
+        let s = load(&c, &NoEnv).unwrap();
+        let r = s.restarts.target(&s.redis.first().unwrap().name);
+        assert_eq!(r.canary.unwrap().interval, Duration::from_secs(2));
+        let p = s.restarts.target(&s.postgres.first().unwrap().name);
+        assert_eq!(p.canary, None);
+        assert_eq!(s.restarts.state_file, Some(PathBuf::from("/tmp/f.json")));
+    }
+
+    #[test]
     fn every_problem_is_reported() {
-        let mut errors = Vec::new();
-        resolve(
-            None,
-            &items(
-                "- {name: r, canary: {enabled: true, table: t, interval: 1ms}, min_recovered_ratio: 2}\n",
-            ),
-            &items(
-                "- {name: p, canary: {enabled: true, table: \"x; drop\"}}\n- {name: k, canary: {enabled: true, key: a}, min_recovered_ratio: 0.5}\n- {name: u, canary: {nope: 1}}\n",
-            ),
-            &cli(&[]),
-            &[],
-            &[],
-            &mut errors,
-        );
-        let all = errors.join("\n");
+        let yaml = "redis:\n  - {name: r, addr: redis://127.0.0.1:1, canary: {enabled: true, table: t, interval: 1ms}, min_recovered_ratio: 2}\npostgres:\n  - {name: p, dsn: postgresql://u@127.0.0.1:1/db, canary: {enabled: true, table: \"x; drop\"}}\n  - {name: k, dsn: postgresql://u@127.0.0.1:2/db, canary: {enabled: true, key: a}, min_recovered_ratio: 0.5}\n  - {name: u, dsn: postgresql://u@127.0.0.1:3/db, canary: {nope: 1}}\n";
+        let all = load_yaml(yaml, &["--canary.interval", "1ms"])
+            .unwrap_err()
+            .lines()
+            .join("\n");
         for needle in [
-            "redis[0] (r).min_recovered_ratio: must be a number",
-            "redis[0] (r).canary.interval: must be between",
-            "redis[0] (r).canary.table: is for PostgreSQL",
-            "postgres[0] (p).canary.table: \"x; drop\" is not",
-            "postgres[1] (k).canary.key: is for Redis",
-            "postgres[1] (k).min_recovered_ratio: applies to Redis",
-            "postgres[2] (u).canary: unknown field",
+            "redis[0] (name \"r\"): min_recovered_ratio: must be a number",
+            "redis[0] (name \"r\"): canary.interval: must be between",
+            "redis[0] (name \"r\"): canary.table: is for PostgreSQL",
+            "postgres[0] (name \"p\"): canary.table: \"x; drop\" is not",
+            "postgres[1] (name \"k\"): canary.key: is for Redis",
+            "postgres[1] (name \"k\"): min_recovered_ratio: applies to Redis",
+            "postgres[2] (name \"u\"): canary: unknown key \"nope\"",
+            "--canary.interval: must be between",
         ] {
             assert!(all.contains(needle), "{needle} missing in:\n{all}");
         }

@@ -1,10 +1,12 @@
-//! HTTP server: `/metrics` (or `--web.telemetry-path`), `/probe`, the landing page `/`,
+//! HTTP server: `/metrics` (or `--web.telemetry-path`), `/probe`, the status page `/`,
+//! the documentation as HTML (`/docs/checks`, `/docs/runbook`, `/docs/verify`),
 //! `/-/healthy`, `/-/ready` and `/-/reload`. TLS and basic auth from `--web.config.file`,
 //! header-read timeout, a cap on concurrent scrapes, gzip when the client accepts it,
 //! live reload (the running configuration is swapped atomically), graceful shutdown.
 
 pub mod allow_list;
-mod landing;
+pub mod docs;
+pub mod landing;
 pub mod probe;
 pub mod web_config;
 
@@ -124,14 +126,14 @@ impl AppState {
 
     /// Re-reads the config, secret and web-config files. A bad new configuration is
     /// rejected with a log line and the running one stays in force.
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let Some(cli) = &self.cli else {
-            return Err("reload is not available".to_string());
+            return Err(ReloadError::Unavailable);
         };
         let previous = self.runtime();
         let result = crate::config::load(cli, &crate::config::ProcessEnv)
-            .map_err(|e| e.0)
+            .map_err(|e| e.lines())
             .and_then(|s| Runtime::rebuild(s, Some(&previous)));
         let mut status = self.reload_status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
@@ -148,12 +150,25 @@ impl AppState {
             }
             Err(errors) => {
                 status.success = false;
-                let msg = errors.join("; ");
-                tracing::error!(error = %msg, "Reload rejected, keeping the running configuration");
-                Err(msg)
+                let e = ReloadError::Rejected(errors);
+                tracing::error!(error = %e, "Reload rejected, keeping the running configuration");
+                Err(e)
             }
         }
     }
+}
+
+/// Why a reload left the running configuration in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The exporter was not started from flags (a test runtime), so there is nothing to
+    /// re-read.
+    #[error("reload is not available")]
+    Unavailable,
+    /// The new configuration has problems, every one listed (sanitised, as `config`
+    /// reports them).
+    #[error("{}", .0.join("; "))]
+    Rejected(Vec<String>),
 }
 
 /// Errors that stop the server from starting.
@@ -168,25 +183,17 @@ pub enum ServeError {
         /// The address we tried.
         address: String,
         /// The OS error.
+        #[source]
         cause: std::io::Error,
     },
 }
 
-/// Splits `host:port` / `:port` / `[v6]:port` into host (empty = all) and port.
-pub fn parse_listen_address(addr: &str) -> Result<(String, u16), ServeError> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| ServeError::Address(addr.to_string()))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| ServeError::Address(addr.to_string()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
-}
+pub use crate::config::web::parse_listen_address;
 
 /// Binds the listener: `:port` means every interface (IPv6 dual-stack when available).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
-    let (host, port) = parse_listen_address(addr)?;
+    let (host, port) =
+        parse_listen_address(addr).map_err(|_| ServeError::Address(addr.to_string()))?;
     let candidates: Vec<SocketAddr> = if host.is_empty() {
         vec![
             SocketAddr::from(([0u16; 8], port)),
@@ -352,17 +359,10 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
     }
     match path {
         "/probe" => probe::handle(state, rt, &req).await,
-        "/" => {
-            let mut r = Response::new(Full::new(Bytes::from(landing::page(rt))));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            r
-        }
+        "/" => landing::handle(state, rt, &req).await,
         "/docs/checks.md" => {
             let mut r = Response::new(Full::new(Bytes::from_static(
-                include_str!("../../docs/checks.md").as_bytes(),
+                docs::CHECKS_MARKDOWN.as_bytes(),
             )));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -370,6 +370,17 @@ async fn route(state: &AppState, rt: &Runtime, req: Request<Incoming>) -> Respon
             );
             r
         }
+        p if p.starts_with("/docs/") => match p.strip_prefix("/docs/").and_then(docs::page) {
+            Some(html) => {
+                let mut r = Response::new(Full::new(Bytes::from(html)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, "Not found\n"),
+        },
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
         "/-/ready" => text(StatusCode::OK, "Ready\n"),
         _ => text(StatusCode::NOT_FOUND, "Not found\n"),
@@ -441,7 +452,13 @@ async fn metrics(state: &AppState, rt: &Runtime, req: &Request<Incoming>) -> Res
         Err(r) => return r,
     };
     let report = rt.scraper.scrape(request_deadline(rt, req)).await;
-    let body = metrics_body(&report, &rt.profiles, Some(&state.reload_status()));
+    let declared = crate::outcome::view::declared_not_in_container(&rt.settings);
+    let body = metrics_body_declared(
+        &report,
+        &rt.profiles,
+        Some(&state.reload_status()),
+        &declared,
+    );
     exposition(req, body)
 }
 
@@ -452,7 +469,20 @@ fn metrics_body(
     profiles: &BTreeMap<String, Profile>,
     reload: Option<&ReloadStatus>,
 ) -> String {
-    let view = ScrapeView::new(report);
+    metrics_body_declared(report, profiles, reload, &[])
+}
+
+/// [`metrics_body`] with the targets declared not to run in a container.
+fn metrics_body_declared(
+    report: &ScrapeReport,
+    profiles: &BTreeMap<String, Profile>,
+    reload: Option<&ReloadStatus>,
+    not_in_container: &[(crate::collectors::Kind, String)],
+) -> String {
+    let view = ScrapeView {
+        targets: crate::outcome::view::target_views_declared(&report.outcomes, not_in_container),
+        errors: &report.errors,
+    };
     let checks = crate::checks::evaluate_scrape(&view.targets, profiles, unix_now());
     crate::render::render(&view, &checks, reload)
 }

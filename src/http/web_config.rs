@@ -1,6 +1,7 @@
-//! `--web.config.file` in the exporter-toolkit format every Go exporter uses: TLS
-//! certificate and key, client CA and client-auth type, and basic-auth users with bcrypt
-//! hashes. Operators reuse the file they already have for node_exporter and friends.
+//! `--web.config.file` at run time: the TLS acceptor and the basic-auth guard, built
+//! from the file as parsed and validated by [`crate::config::web::WebConfigFile`] (the
+//! exporter-toolkit format every Go exporter uses, so operators reuse the file they
+//! already have for node_exporter and friends).
 //!
 //! Basic auth resists floods of wrong passwords: bcrypt runs on the blocking pool through
 //! a bounded [`guard::Limiter`] (a full queue answers [`AuthResult::Busy`], served as 503
@@ -11,49 +12,14 @@
 
 mod guard;
 
+use crate::config::web::{ClientAuth, TlsServerSettings, TlsVersions, WebConfigFile};
 use base64::Engine as _;
 use guard::{CACHE_CAPACITY, CACHE_TTL, CredentialKey, Limiter, OutcomeCache};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-
-/// The file as written by operators.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WebConfigFile {
-    #[serde(default)]
-    tls_server_config: Option<TlsServerConfig>,
-    #[serde(default)]
-    basic_auth_users: BTreeMap<String, String>,
-    #[serde(default)]
-    http_server_config: Option<HttpServerConfig>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsServerConfig {
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    #[serde(default)]
-    client_auth_type: Option<String>,
-    #[serde(default)]
-    client_ca_file: Option<PathBuf>,
-    #[serde(default)]
-    min_version: Option<String>,
-    #[serde(default)]
-    max_version: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpServerConfig {
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-}
 
 /// The loaded, validated web configuration.
 pub struct WebConfig {
@@ -130,45 +96,15 @@ impl WebConfig {
         }
     }
 
-    /// Loads and validates the file; every problem is reported.
+    /// Loads the file (validated by [`WebConfigFile::load`]) and builds the TLS acceptor
+    /// and the users; every problem is reported.
     pub fn load(path: &Path) -> Result<WebConfig, Vec<String>> {
+        let file = WebConfigFile::load(path)
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let origin = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| vec![format!("web config {origin}: {e}")])?;
-        let file: WebConfigFile = if text.trim().is_empty() {
-            WebConfigFile::default()
-        } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| vec![format!("web config {origin}: {e}")])?
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
         let mut errors = Vec::new();
-        let mut max_cost = None;
-        for (user, hash) in &file.basic_auth_users {
-            let prefix_ok =
-                hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$");
-            match hash.parse::<bcrypt::HashParts>() {
-                Ok(parts) if prefix_ok => {
-                    max_cost = max_cost.max(Some(parts.get_cost()));
-                }
-                _ => errors.push(format!(
-                    "web config {origin}: basic_auth_users.{user}: not a bcrypt hash"
-                )),
-            }
-        }
-        let mut headers = Vec::new();
-        if let Some(h) = &file.http_server_config {
-            for (k, v) in &h.headers {
-                match (
-                    hyper::header::HeaderName::from_bytes(k.as_bytes()),
-                    hyper::header::HeaderValue::from_str(v),
-                ) {
-                    (Ok(k), Ok(v)) => headers.push((k, v)),
-                    _ => errors.push(format!("web config {origin}: invalid header {k:?}")),
-                }
-            }
-        }
-        let tls = match &file.tls_server_config {
-            Some(t) => match tls_acceptor(t, base) {
+        let tls = match &file.tls {
+            Some(t) => match tls_acceptor(t) {
                 Ok(a) => Some(a),
                 Err(e) => {
                     errors.extend(e.into_iter().map(|e| format!("web config {origin}: {e}")));
@@ -177,6 +113,7 @@ impl WebConfig {
             },
             None => None,
         };
+        let max_cost = file.users.iter().map(|u| u.cost).max();
         let dummy_hash = match max_cost.map(dummy_hash) {
             Some(Ok(h)) => Arc::from(h),
             Some(Err(e)) => {
@@ -189,15 +126,15 @@ impl WebConfig {
             return Err(errors);
         }
         let users = file
-            .basic_auth_users
+            .users
             .into_iter()
-            .map(|(name, hash)| User {
-                name_key: guard::keyed_hash(b"user", &[name.as_bytes()]),
-                name,
-                hash: Arc::from(hash),
+            .map(|u| User {
+                name_key: guard::keyed_hash(b"user", &[u.name.as_bytes()]),
+                name: u.name,
+                hash: Arc::from(u.hash),
             })
             .collect();
-        Ok(WebConfig::with_users(tls, users, dummy_hash, headers))
+        Ok(WebConfig::with_users(tls, users, dummy_hash, file.headers))
     }
 
     /// Checks the `Authorization` header against the configured users. Remembered
@@ -305,58 +242,39 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-fn tls_acceptor(
-    t: &TlsServerConfig,
-    base: &Path,
-) -> Result<tokio_rustls::TlsAcceptor, Vec<String>> {
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
+/// Builds the listener's TLS configuration from validated settings (reading the PEM
+/// files can still fail: a file may be unparsable or have changed since).
+fn tls_acceptor(t: &TlsServerSettings) -> Result<tokio_rustls::TlsAcceptor, Vec<String>> {
+    let mut errors = Vec::new();
+    let certs: Vec<CertificateDer<'static>> = match CertificateDer::pem_file_iter(&t.cert_file) {
+        Ok(it) => it.filter_map(Result::ok).collect(),
+        Err(e) => {
+            errors.push(format!("cert_file {}: {e}", t.cert_file.display()));
+            Vec::new()
         }
     };
-    let mut errors = Vec::new();
-    let certs: Vec<CertificateDer<'static>> =
-        match CertificateDer::pem_file_iter(resolve(&t.cert_file)) {
-            Ok(it) => it.filter_map(Result::ok).collect(),
-            Err(e) => {
-                errors.push(format!("cert_file {}: {e}", t.cert_file.display()));
-                Vec::new()
-            }
-        };
     if certs.is_empty() && errors.is_empty() {
         errors.push(format!(
             "cert_file {}: no certificate found",
             t.cert_file.display()
         ));
     }
-    let key = match PrivateKeyDer::from_pem_file(resolve(&t.key_file)) {
+    let key = match PrivateKeyDer::from_pem_file(&t.key_file) {
         Ok(k) => Some(k),
         Err(e) => {
             errors.push(format!("key_file {}: {e}", t.key_file.display()));
             None
         }
     };
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-        match (t.min_version.as_deref(), t.max_version.as_deref()) {
-            (Some("TLS13"), _) => vec![&rustls::version::TLS13],
-            (_, Some("TLS12")) => vec![&rustls::version::TLS12],
-            (None | Some("TLS12" | "TLS10" | "TLS11"), None | Some("TLS13")) => {
-                vec![&rustls::version::TLS12, &rustls::version::TLS13]
-            }
-            (min, max) => {
-                errors.push(format!(
-                    "unsupported min_version/max_version {min:?}/{max:?} (TLS12, TLS13)"
-                ));
-                Vec::new()
-            }
-        };
-    let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = match t.versions {
+        TlsVersions::Tls13Only => vec![&rustls::version::TLS13],
+        TlsVersions::Tls12Only => vec![&rustls::version::TLS12],
+        TlsVersions::Tls12And13 => vec![&rustls::version::TLS12, &rustls::version::TLS13],
+    };
     let roots = match &t.client_ca_file {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            match CertificateDer::pem_file_iter(resolve(ca)) {
+            match CertificateDer::pem_file_iter(ca) {
                 Ok(it) => {
                     for c in it.filter_map(Result::ok) {
                         if let Err(e) = roots.add(c) {
@@ -371,27 +289,21 @@ fn tls_acceptor(
         None => None,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = match (auth_type, roots) {
-        ("NoClientCert", _) => None,
-        ("RequireAndVerifyClientCert", Some(r)) => {
+    let verifier = match (t.client_auth, roots) {
+        (ClientAuth::NoClientCert, _) => None,
+        (ClientAuth::RequireAndVerifyClientCert, Some(r)) => {
             rustls::server::WebPkiClientVerifier::builder_with_provider(r, provider.clone())
                 .build()
                 .ok()
         }
-        ("VerifyClientCertIfGiven", Some(r)) => {
+        (ClientAuth::VerifyClientCertIfGiven, Some(r)) => {
             rustls::server::WebPkiClientVerifier::builder_with_provider(r, provider.clone())
                 .allow_unauthenticated()
                 .build()
                 .ok()
         }
-        ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven", None) => {
-            errors.push(format!("client_auth_type {auth_type} needs client_ca_file"));
-            None
-        }
-        (other, _) => {
-            errors.push(format!(
-                "client_auth_type {other:?} is not supported (NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
-            ));
+        (auth, None) => {
+            errors.push(format!("client_auth_type {auth:?} needs client_ca_file"));
             None
         }
     };

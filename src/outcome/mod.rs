@@ -38,6 +38,8 @@ pub struct ScrapeReport {
     pub outcomes: Vec<Arc<TargetOutcome>>,
     /// `(collector, target, reason) → count` since start-up.
     pub errors: ErrorCounts,
+    /// The targets declared not to run in a container (kind and name).
+    pub not_in_container: Vec<(Kind, String)>,
 }
 
 /// `(collector, target, reason) → failed collections` since start-up.

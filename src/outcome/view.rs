@@ -13,15 +13,22 @@ use crate::collectors::postgres::PostgresSnapshot;
 use crate::collectors::postgres::slowlog::SlowLogSnapshot;
 use crate::collectors::redis::ConfigState;
 use crate::collectors::{Kind, Snapshot};
+use crate::config::Settings;
 use std::sync::Arc;
 
 /// Why a target's data location is unknown: no Docker Engine in the configuration.
-pub const NO_ENGINE: &str = "no Docker Engine is monitored";
+pub const NO_ENGINE: &str = "no Docker Engine is monitored (add `--docker.host` or `docker:` \
+     to the config; a server that does not run in a container: declare `in_container: false`)";
 /// Why a target's data location is unknown: the Engine failed this scrape.
 pub const ENGINE_DOWN: &str = "the Docker Engine did not answer";
 /// Why a target's data location is unknown: no container matched the target.
-pub const NO_CONTAINER: &str =
-    "no container found for this target (set `container:` in the config)";
+pub const NO_CONTAINER: &str = "no container found for this target (set `container:` in the \
+     config; a server that does not run in a container: declare `in_container: false`)";
+
+/// Why a target's data location is not looked for: it is declared not to run in a
+/// container (`in_container: false`, `--redis.not-in-container`,
+/// `--postgres.not-in-container`).
+pub const NOT_IN_CONTAINER: &str = "declared not to run in a container";
 
 /// Where a target's data directory lives.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +42,9 @@ pub enum DataLocation<'a> {
     },
     /// It could not be determined; the reason says why.
     Unknown(&'static str),
+    /// The target is declared not to run in a container: there is no container volume,
+    /// and the volume checks do not apply (N/A).
+    NotInContainer,
     /// The target has no data directory of its own (a Docker Engine).
     NotApplicable,
 }
@@ -79,7 +89,16 @@ impl<'a> ScrapeView<'a> {
     /// The view of a scrape report.
     pub fn new(report: &'a ScrapeReport) -> Self {
         ScrapeView {
-            targets: target_views(&report.outcomes),
+            targets: target_views_declared(&report.outcomes, &report.not_in_container),
+            errors: &report.errors,
+        }
+    }
+
+    /// The view of a scrape report, with the targets the settings declare not to run in
+    /// a container.
+    pub fn with_settings(report: &'a ScrapeReport, settings: &Settings) -> Self {
+        ScrapeView {
+            targets: target_views_declared(&report.outcomes, &declared_not_in_container(settings)),
             errors: &report.errors,
         }
     }
@@ -87,6 +106,33 @@ impl<'a> ScrapeView<'a> {
 
 /// Joins every outcome with the Docker Engine's outcome among them (if any).
 pub fn target_views(outcomes: &[Arc<TargetOutcome>]) -> Vec<TargetView<'_>> {
+    target_views_declared(outcomes, &[])
+}
+
+/// The targets (kind and name) whose settings declare them not to run in a container.
+pub fn declared_not_in_container(settings: &Settings) -> Vec<(Kind, String)> {
+    settings
+        .redis
+        .iter()
+        .filter(|t| t.not_in_container)
+        .map(|t| (Kind::Redis, t.name.clone()))
+        .chain(
+            settings
+                .postgres
+                .iter()
+                .filter(|t| t.not_in_container)
+                .map(|t| (Kind::Postgres, t.name.clone())),
+        )
+        .collect()
+}
+
+/// Like [`target_views`]; the targets in `not_in_container` (from
+/// [`declared_not_in_container`]) get [`DataLocation::NotInContainer`] whatever the
+/// Engine knows.
+pub fn target_views_declared<'a>(
+    outcomes: &'a [Arc<TargetOutcome>],
+    not_in_container: &[(Kind, String)],
+) -> Vec<TargetView<'a>> {
     let engine = outcomes
         .iter()
         .find(|o| o.kind == Kind::Docker)
@@ -98,7 +144,14 @@ pub fn target_views(outcomes: &[Arc<TargetOutcome>]) -> Vec<TargetView<'_>> {
         .iter()
         .map(|o| TargetView {
             outcome: o,
-            data: data_location(o, engine),
+            data: if not_in_container
+                .iter()
+                .any(|(k, n)| *k == o.kind && *n == o.target)
+            {
+                DataLocation::NotInContainer
+            } else {
+                data_location(o, engine)
+            },
             volumes_filesystem: engine.flatten().and_then(|d| d.volumes_filesystem.as_ref()),
             slow_log: slow_log(o, engine.flatten()),
         })
@@ -299,6 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn targets_declared_outside_containers_are_a_distinct_location() {
+        let outcomes = vec![redis(Some("/srv/redis/db")), engine(Vec::new(), &[])];
+        let placed = [(Kind::Redis, outcomes[0].target.clone())];
+        let views = target_views_declared(&outcomes, &placed);
+        assert_eq!(views[0].data, DataLocation::NotInContainer);
+        assert_eq!(views[1].data, DataLocation::NotApplicable);
+        // Without the declaration the same target is an unknown location.
+        let views = target_views(&outcomes);
+        assert_eq!(views[0].data, DataLocation::Unknown(NO_CONTAINER));
+    }
+
+    #[test]
     fn refused_config_falls_back_to_the_convention() {
         let outcomes = vec![
             redis(None),
@@ -337,6 +402,39 @@ mod tests {
         assert_eq!(views[0].data, DataLocation::Unknown(NO_CONTAINER));
         // The filesystem is known even without the container.
         assert!(views[0].volumes_filesystem.is_some());
+    }
+
+    #[test]
+    fn declared_targets_are_not_in_a_container_whatever_the_engine_knows() {
+        let outcomes = vec![
+            redis(Some("/srv/redis/db")),
+            engine(vec![container("cache", Kind::Redis, "/srv/redis")], &[]),
+        ];
+        let declared = [(Kind::Redis, "cache".to_string())];
+        let views = target_views_declared(&outcomes, &declared);
+        assert_eq!(views[0].data, DataLocation::NotInContainer);
+        assert_eq!(views[1].data, DataLocation::NotApplicable);
+        // The same name of another kind is not declared.
+        let other = [(Kind::Postgres, "cache".to_string())];
+        assert!(matches!(
+            target_views_declared(&outcomes, &other)[0].data,
+            DataLocation::Found { .. }
+        ));
+        // Without an Engine too.
+        let alone = [redis(None)];
+        assert_eq!(
+            target_views_declared(&alone, &declared)[0].data,
+            DataLocation::NotInContainer
+        );
+    }
+
+    #[test]
+    fn unknown_locations_give_the_right_advice() {
+        assert!(NO_ENGINE.contains("--docker.host") && !NO_ENGINE.contains("container:`"));
+        assert!(NO_CONTAINER.contains("set `container:`"));
+        for r in [NO_ENGINE, NO_CONTAINER] {
+            assert!(r.contains("in_container: false"), "{r}");
+        }
     }
 
     #[test]

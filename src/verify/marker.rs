@@ -106,6 +106,62 @@ pub struct Written {
     pub created_table: bool,
 }
 
+/// Why a marker operation failed. Messages name no secret: addresses come without their
+/// password and server errors are cut to their first line.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    /// The operation did not finish within the target's timeout.
+    #[error("no answer in time")]
+    Timeout,
+    /// The server is not ready, or refused us before the operation could start.
+    #[error("{0}")]
+    NotReady(String),
+    /// The Redis client could not be set up from the target's settings.
+    #[error("{0}")]
+    RedisSetup(#[source] RedisSetupError),
+    /// A Redis command or connection failed.
+    #[error("{}", first_line(&.0.to_string()))]
+    Redis(#[source] redis::RedisError),
+    /// Redis answered `SET` with something else than `OK`.
+    #[error("SET answered {0}")]
+    UnexpectedReply(String),
+    /// A PostgreSQL statement failed.
+    #[error("{}", pg_error_text(.0))]
+    Postgres(#[source] tokio_postgres::Error),
+}
+
+/// Why a Redis client could not be built from a target's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    /// The address (shown without its password) is not a Redis URL.
+    #[error("invalid address {url}: {source}")]
+    Address {
+        /// The target's address, without the password.
+        url: String,
+        /// The client's complaint.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A TLS file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The CA, certificate or key file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS files were read but not accepted.
+    #[error("TLS setup for {url}: {source}")]
+    Tls {
+        /// The target's address, without the password.
+        url: String,
+        /// The client's complaint.
+        #[source]
+        source: redis::RedisError,
+    },
+}
+
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
@@ -117,12 +173,12 @@ fn first_line(s: &str) -> String {
 // ---- Redis ----------------------------------------------------------------------------
 
 /// A client with the target's address, password and TLS settings; errors without secrets.
-fn redis_client(t: &RedisTarget) -> Result<redis::Client, String> {
-    let mut info = t
-        .url
-        .as_str()
-        .into_connection_info()
-        .map_err(|e| format!("invalid address {}: {e}", t.url))?;
+fn redis_client(t: &RedisTarget) -> Result<redis::Client, RedisSetupError> {
+    let address = |source| RedisSetupError::Address {
+        url: t.url.clone(),
+        source,
+    };
+    let mut info = t.url.as_str().into_connection_info().map_err(address)?;
     if let Some(p) = &t.password {
         let settings = info.redis_settings().clone().set_password(p.expose());
         info = info.set_redis_settings(settings);
@@ -143,10 +199,13 @@ fn redis_client(t: &RedisTarget) -> Result<redis::Client, String> {
         });
     }
     if t.tls.ca_file.is_none() && t.tls.cert_file.is_none() {
-        return redis::Client::open(info).map_err(|e| format!("invalid address {}: {e}", t.url));
+        return redis::Client::open(info).map_err(address);
     }
     let read = |p: &std::path::PathBuf| {
-        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        std::fs::read(p).map_err(|source| RedisSetupError::ReadFile {
+            path: p.clone(),
+            source,
+        })
     };
     let root_cert = t.tls.ca_file.as_ref().map(read).transpose()?;
     let client_tls = match (&t.tls.cert_file, &t.tls.key_file) {
@@ -163,15 +222,18 @@ fn redis_client(t: &RedisTarget) -> Result<redis::Client, String> {
             root_cert,
         },
     )
-    .map_err(|e| format!("TLS setup for {}: {e}", t.url))
+    .map_err(|source| RedisSetupError::Tls {
+        url: t.url.clone(),
+        source,
+    })
 }
 
+/// A connection to the target, within what is left of `deadline`.
 async fn redis_conn(
     t: &RedisTarget,
     deadline: Instant,
-) -> Result<MultiplexedConnection, redis::RedisError> {
-    let client = redis_client(t)
-        .map_err(|e| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "", e)))?;
+) -> Result<MultiplexedConnection, MarkerError> {
+    let client = redis_client(t).map_err(MarkerError::RedisSetup)?;
     let budget = remaining(deadline);
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(budget))
@@ -179,6 +241,12 @@ async fn redis_conn(
     client
         .get_multiplexed_async_connection_with_config(&cfg)
         .await
+        .map_err(MarkerError::Redis)
+}
+
+/// Did the server refuse our credentials?
+fn refused_us(e: &MarkerError) -> bool {
+    matches!(e, MarkerError::Redis(e) if redis_is_auth_error(e))
 }
 
 fn redis_is_auth_error(e: &redis::RedisError) -> bool {
@@ -211,7 +279,7 @@ async fn redis_probe(t: &RedisTarget, deadline: Instant) -> Probe {
     let attempt = async {
         let mut c = match redis_conn(t, deadline).await {
             Ok(c) => c,
-            Err(e) if redis_is_auth_error(&e) => return Probe::Refused(first_line(&e.to_string())),
+            Err(e) if refused_us(&e) => return Probe::Refused(e.to_string()),
             Err(e) => return Probe::NotReady(first_line(&e.to_string())),
         };
         let mut pipe = redis::pipe();
@@ -241,13 +309,17 @@ async fn redis_probe(t: &RedisTarget, deadline: Instant) -> Probe {
         .unwrap_or_else(|_| Probe::NotReady("no answer in time".to_string()))
 }
 
-async fn redis_write(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<Written, String> {
+async fn redis_write(
+    t: &RedisTarget,
+    m: &Marker,
+    deadline: Instant,
+) -> Result<Written, MarkerError> {
     let identity = match redis_probe(t, deadline).await {
         Probe::Ready { identity } => identity,
-        Probe::NotReady(e) | Probe::Refused(e) => return Err(e),
+        Probe::NotReady(e) | Probe::Refused(e) => return Err(MarkerError::NotReady(e)),
     };
     let attempt = async {
-        let mut c = redis_conn(t, deadline).await.map_err(|e| e.to_string())?;
+        let mut c = redis_conn(t, deadline).await?;
         let reply: Value = redis::cmd("SET")
             .arg(m.redis_key())
             .arg(&m.token)
@@ -256,11 +328,13 @@ async fn redis_write(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<W
             .arg("NX")
             .query_async(&mut c)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(MarkerError::Redis)?;
         match reply {
             Value::Okay => Ok(()),
             Value::SimpleString(s) if s == "OK" => Ok(()),
-            other => Err(format!("SET answered {other:?}")),
+            other => Err(MarkerError::UnexpectedReply(first_line(&format!(
+                "{other:?}"
+            )))),
         }
     };
     match tokio::time::timeout_at(deadline, attempt).await {
@@ -268,17 +342,17 @@ async fn redis_write(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<W
             identity,
             created_table: false,
         }),
-        Ok(Err(e)) => Err(first_line(&e)),
-        Err(_) => Err("no answer in time".to_string()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(MarkerError::Timeout),
     }
 }
 
-async fn redis_read(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<bool, String> {
+async fn redis_read(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<bool, MarkerError> {
     let attempt = async {
         let mut c = match redis_conn(t, deadline).await {
             Ok(c) => c,
-            Err(e) if redis_is_auth_error(&e) => return Ok(false),
-            Err(e) => return Err(e.to_string()),
+            Err(e) if refused_us(&e) => return Ok(false),
+            Err(e) => return Err(e),
         };
         let v: Value = redis::cmd("GETRANGE")
             .arg(m.redis_key())
@@ -286,29 +360,27 @@ async fn redis_read(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<bo
             .arg(MAX_MARKER_BYTES - 1)
             .query_async(&mut c)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(MarkerError::Redis)?;
         Ok(value_text(&v).is_some_and(|s| s == m.token))
     };
-    match tokio::time::timeout_at(deadline, attempt).await {
-        Ok(r) => r.map_err(|e: String| first_line(&e)),
-        Err(_) => Err("no answer in time".to_string()),
-    }
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or(Err(MarkerError::Timeout))
 }
 
-async fn redis_remove(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<(), String> {
+async fn redis_remove(t: &RedisTarget, m: &Marker, deadline: Instant) -> Result<(), MarkerError> {
     let attempt = async {
-        let mut c = redis_conn(t, deadline).await.map_err(|e| e.to_string())?;
+        let mut c = redis_conn(t, deadline).await?;
         redis::cmd("DEL")
             .arg(m.redis_key())
             .query_async::<Value>(&mut c)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(MarkerError::Redis)
             .map(drop)
     };
-    match tokio::time::timeout_at(deadline, attempt).await {
-        Ok(r) => r.map_err(|e| first_line(&e)),
-        Err(_) => Err("no answer in time".to_string()),
-    }
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or(Err(MarkerError::Timeout))
 }
 
 // ---- PostgreSQL -----------------------------------------------------------------------
@@ -412,11 +484,21 @@ async fn pg_probe(t: &PostgresTarget, deadline: Instant) -> Probe {
         .unwrap_or_else(|_| Probe::NotReady("no answer in time".to_string()))
 }
 
-async fn pg_write(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<Written, String> {
+impl From<PgConnectError> for MarkerError {
+    fn from(e: PgConnectError) -> MarkerError {
+        match e {
+            PgConnectError::NotReady(e) | PgConnectError::Refused(e) => MarkerError::NotReady(e),
+        }
+    }
+}
+
+async fn pg_write(
+    t: &PostgresTarget,
+    m: &Marker,
+    deadline: Instant,
+) -> Result<Written, MarkerError> {
     let attempt = async {
-        let client = pg_client(t, deadline).await.map_err(|e| match e {
-            PgConnectError::NotReady(e) | PgConnectError::Refused(e) => e,
-        })?;
+        let client = pg_client(t, deadline).await?;
         let row = client
             .query_one(
                 &format!(
@@ -425,16 +507,16 @@ async fn pg_write(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<W
                 &[],
             )
             .await
-            .map_err(|e| pg_error_text(&e))?;
-        let identity: String = row.try_get(0).map_err(|e| pg_error_text(&e))?;
-        let absent: bool = row.try_get(1).map_err(|e| pg_error_text(&e))?;
+            .map_err(MarkerError::Postgres)?;
+        let identity: String = row.try_get(0).map_err(MarkerError::Postgres)?;
+        let absent: bool = row.try_get(1).map_err(MarkerError::Postgres)?;
         if absent {
             client
                 .batch_execute(&format!(
                     "CREATE TABLE IF NOT EXISTS {PG_TABLE} (marker text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())"
                 ))
                 .await
-                .map_err(|e| pg_error_text(&e))?;
+                .map_err(MarkerError::Postgres)?;
         }
         client
             .execute(
@@ -442,26 +524,25 @@ async fn pg_write(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<W
                 &[&m.token],
             )
             .await
-            .map_err(|e| pg_error_text(&e))?;
+            .map_err(MarkerError::Postgres)?;
         Ok(Written {
             identity,
             created_table: absent,
         })
     };
-    match tokio::time::timeout_at(deadline, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err("no answer in time".to_string()),
-    }
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or(Err(MarkerError::Timeout))
 }
 
-async fn pg_read(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<bool, String> {
+async fn pg_read(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<bool, MarkerError> {
     use tokio_postgres::error::SqlState;
     let attempt = async {
         let client = match pg_client(t, deadline).await {
             Ok(c) => c,
             // An empty data directory has no such database or role: no marker either.
             Err(PgConnectError::Refused(_)) => return Ok(false),
-            Err(PgConnectError::NotReady(e)) => return Err(e),
+            Err(e @ PgConnectError::NotReady(_)) => return Err(e.into()),
         };
         match client
             .query_opt(
@@ -474,13 +555,12 @@ async fn pg_read(t: &PostgresTarget, m: &Marker, deadline: Instant) -> Result<bo
         {
             Ok(row) => Ok(row.is_some()),
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(false),
-            Err(e) => Err(pg_error_text(&e)),
+            Err(e) => Err(MarkerError::Postgres(e)),
         }
     };
-    match tokio::time::timeout_at(deadline, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err("no answer in time".to_string()),
-    }
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or(Err(MarkerError::Timeout))
 }
 
 async fn pg_remove(
@@ -488,12 +568,10 @@ async fn pg_remove(
     m: &Marker,
     drop_table: bool,
     deadline: Instant,
-) -> Result<(), String> {
+) -> Result<(), MarkerError> {
     use tokio_postgres::error::SqlState;
     let attempt = async {
-        let client = pg_client(t, deadline).await.map_err(|e| match e {
-            PgConnectError::NotReady(e) | PgConnectError::Refused(e) => e,
-        })?;
+        let client = pg_client(t, deadline).await?;
         match client
             .execute(
                 &format!("DELETE FROM {PG_TABLE} WHERE marker = $1"),
@@ -503,7 +581,7 @@ async fn pg_remove(
         {
             Ok(_) => {}
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(()),
-            Err(e) => return Err(pg_error_text(&e)),
+            Err(e) => return Err(MarkerError::Postgres(e)),
         }
         if drop_table {
             // Only the table this run created, and only when nothing else is in it.
@@ -511,20 +589,19 @@ async fn pg_remove(
                 .query_one(&format!("SELECT count(*) FROM {PG_TABLE}"), &[])
                 .await
                 .and_then(|r| r.try_get(0))
-                .map_err(|e| pg_error_text(&e))?;
+                .map_err(MarkerError::Postgres)?;
             if left == 0 {
                 client
                     .batch_execute(&format!("DROP TABLE IF EXISTS {PG_TABLE}"))
                     .await
-                    .map_err(|e| pg_error_text(&e))?;
+                    .map_err(MarkerError::Postgres)?;
             }
         }
         Ok(())
     };
-    match tokio::time::timeout_at(deadline, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err("no answer in time".to_string()),
-    }
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or(Err(MarkerError::Timeout))
 }
 
 // ---- both -----------------------------------------------------------------------------
@@ -539,7 +616,7 @@ pub async fn probe(server: Server<'_>) -> Probe {
 }
 
 /// Writes the marker; returns the server start's identity.
-pub async fn write(server: Server<'_>, m: &Marker) -> Result<Written, String> {
+pub async fn write(server: Server<'_>, m: &Marker) -> Result<Written, MarkerError> {
     let deadline = Instant::now() + server.timeout();
     match server {
         Server::Redis(t) => redis_write(t, m, deadline).await,
@@ -549,7 +626,7 @@ pub async fn write(server: Server<'_>, m: &Marker) -> Result<Written, String> {
 
 /// Is the marker there? `Ok(false)` also when the server refuses our credentials or does
 /// not know the database (what a server on an empty data directory answers).
-pub async fn read(server: Server<'_>, m: &Marker) -> Result<bool, String> {
+pub async fn read(server: Server<'_>, m: &Marker) -> Result<bool, MarkerError> {
     let deadline = Instant::now() + server.timeout();
     match server {
         Server::Redis(t) => redis_read(t, m, deadline).await,
@@ -558,7 +635,7 @@ pub async fn read(server: Server<'_>, m: &Marker) -> Result<bool, String> {
 }
 
 /// Removes the marker (and the PostgreSQL table when `drop_table` and it is empty).
-pub async fn remove(server: Server<'_>, m: &Marker, drop_table: bool) -> Result<(), String> {
+pub async fn remove(server: Server<'_>, m: &Marker, drop_table: bool) -> Result<(), MarkerError> {
     let deadline = Instant::now() + server.timeout();
     match server {
         Server::Redis(t) => redis_remove(t, m, deadline).await,

@@ -191,28 +191,53 @@ pub async fn run_verify(settings: &Settings, args: &VerifyArgs) -> ExitCode {
     }
 }
 
-async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), String> {
+/// Why `verify` did not run its tests (exit code 2). Printed after `verify: `.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// `--target` named targets that are not configured.
+    #[error(
+        "unknown target(s) {}; configured Redis/PostgreSQL targets: {}",
+        .unknown.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", "),
+        .known.join(", ")
+    )]
+    UnknownTargets {
+        /// The names given that match no target.
+        unknown: Vec<String>,
+        /// The configured Redis and PostgreSQL target names.
+        known: Vec<String>,
+    },
+    /// The Engine could not be reached or its version negotiated.
+    #[error("cannot run: {0}")]
+    Engine(#[source] recreate::DockerError),
+    /// The read-only scrape of the Engine failed.
+    #[error("cannot run: Docker Engine: {0}")]
+    EngineScrape(#[source] crate::collectors::CollectError),
+    /// The read-only scrape has no Docker outcome.
+    #[error("cannot run: no Docker Engine answered")]
+    NoEngine,
+    /// `--confirm` was not given; the plan was printed.
+    #[error("refusing to restart containers without --confirm (nothing was touched)")]
+    NotConfirmed,
+}
+
+async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), VerifyError> {
     let known: Vec<&str> = settings
         .redis
         .iter()
         .map(|t| t.name.as_str())
         .chain(settings.postgres.iter().map(|t| t.name.as_str()))
         .collect();
-    let unknown: Vec<&String> = args
+    let unknown: Vec<String> = args
         .target
         .iter()
         .filter(|t| !known.contains(&t.as_str()))
+        .cloned()
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "unknown target(s) {}; configured Redis/PostgreSQL targets: {}",
-            unknown
-                .iter()
-                .map(|t| format!("{t:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            known.join(", ")
-        ));
+        return Err(VerifyError::UnknownTargets {
+            unknown,
+            known: known.iter().map(|k| k.to_string()).collect(),
+        });
     }
     let selected = |name: &str| args.target.is_empty() || args.target.iter().any(|t| t == name);
     // Always look at an Engine: the configured one, else DOCKER_HOST or the local socket.
@@ -225,7 +250,7 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
     settings.docker = Some(docker_target.clone());
     let docker = Docker::connect(&docker_target.host, docker_target.timeout)
         .await
-        .map_err(|e| format!("cannot run: {e}"))?;
+        .map_err(VerifyError::Engine)?;
 
     // The read-only pass: the same scrape and evaluation as `check`.
     let started = crate::clock::unix_now();
@@ -250,8 +275,8 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
         .map(|o| &o.result)
     {
         Some(Ok(Snapshot::Docker(d))) => d.containers.clone(),
-        Some(Err(e)) => return Err(format!("cannot run: Docker Engine: {e}")),
-        _ => return Err("cannot run: no Docker Engine answered".to_string()),
+        Some(Err(e)) => return Err(VerifyError::EngineScrape(e.clone())),
+        _ => return Err(VerifyError::NoEngine),
     };
 
     let mut steps = Vec::new();
@@ -278,9 +303,7 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
     }
     eprint!("{}", plan_text(&steps, args));
     if !args.confirm {
-        return Err(
-            "refusing to restart containers without --confirm (nothing was touched)".to_string(),
-        );
+        return Err(VerifyError::NotConfirmed);
     }
 
     // Ctrl-C does not cut a test short (that could leave a container stopped and

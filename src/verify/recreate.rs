@@ -26,6 +26,15 @@ pub const MULTI_NETWORK_CREATE_SINCE: ApiVersion = ApiVersion::new(1, 44);
 /// Stop timeout the Engine uses when a container does not set `StopTimeout`.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `Value::Null`, what [`at`] answers for a missing field.
+static NULL: Value = Value::Null;
+
+/// The value at a JSON pointer (`/State/Running`), `null` when absent: the non-panicking
+/// counterpart of `raw["State"]["Running"]`.
+pub(crate) fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer).unwrap_or(&NULL)
+}
+
 /// A failed Engine call, with what was being done.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{action}: {cause}")]
@@ -33,7 +42,55 @@ pub struct DockerError {
     /// What was being done (`stop container redis`).
     pub action: String,
     /// The Engine's answer or the transport error.
-    pub cause: String,
+    #[source]
+    pub cause: DockerCause,
+}
+
+/// Why an Engine call failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DockerCause {
+    /// No connection, no answer in time, an error status, or a broken reply.
+    #[error("{0}")]
+    Engine(#[source] std::sync::Arc<EngineError>),
+    /// The reply did not parse as the Engine API describes it.
+    #[error("{0}")]
+    Api(#[source] std::sync::Arc<api::ApiError>),
+    /// The reply was not JSON.
+    #[error("{0}")]
+    Json(#[source] std::sync::Arc<serde_json::Error>),
+    /// The reply was JSON but lacked what we need.
+    #[error("{0}")]
+    Reply(String),
+}
+
+impl From<EngineError> for DockerCause {
+    fn from(e: EngineError) -> DockerCause {
+        DockerCause::Engine(std::sync::Arc::new(e))
+    }
+}
+
+impl From<api::ApiError> for DockerCause {
+    fn from(e: api::ApiError) -> DockerCause {
+        DockerCause::Api(std::sync::Arc::new(e))
+    }
+}
+
+impl From<serde_json::Error> for DockerCause {
+    fn from(e: serde_json::Error) -> DockerCause {
+        DockerCause::Json(std::sync::Arc::new(e))
+    }
+}
+
+impl From<String> for DockerCause {
+    fn from(e: String) -> DockerCause {
+        DockerCause::Reply(e)
+    }
+}
+
+impl From<&str> for DockerCause {
+    fn from(e: &str) -> DockerCause {
+        DockerCause::Reply(e.to_string())
+    }
 }
 
 /// A client of the Engine with its negotiated API version.
@@ -74,29 +131,31 @@ pub struct Container {
 
 impl Container {
     /// Reads the parts we use from an inspection document.
-    pub fn from_inspect(raw: Value) -> Result<Container, String> {
+    pub fn from_inspect(raw: Value) -> Result<Container, DockerCause> {
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let id = s(&raw["Id"]);
+        let id = s(at(&raw, "/Id"));
         if id.is_empty() {
-            return Err("/containers/{id}/json: no Id".to_string());
+            return Err(DockerCause::Reply(
+                "/containers/{id}/json: no Id".to_string(),
+            ));
         }
-        let anonymous_volumes = raw["Mounts"]
+        let anonymous_volumes = at(&raw, "/Mounts")
             .as_array()
             .map(|ms| {
                 ms.iter()
-                    .filter(|m| m["Type"] == "volume")
-                    .map(|m| s(&m["Name"]))
+                    .filter(|m| at(m, "/Type") == "volume")
+                    .map(|m| s(at(m, "/Name")))
                     .filter(|n| is_anonymous_volume_name(n))
                     .collect()
             })
             .unwrap_or_default();
         Ok(Container {
-            name: s(&raw["Name"]).trim_start_matches('/').to_string(),
-            image: s(&raw["Config"]["Image"]),
-            image_id: s(&raw["Image"]),
-            running: raw["State"]["Running"].as_bool().unwrap_or(false),
-            exit_code: raw["State"]["ExitCode"].as_i64().unwrap_or(0),
-            stop_timeout: raw["Config"]["StopTimeout"]
+            name: s(at(&raw, "/Name")).trim_start_matches('/').to_string(),
+            image: s(at(&raw, "/Config/Image")),
+            image_id: s(at(&raw, "/Image")),
+            running: at(&raw, "/State/Running").as_bool().unwrap_or(false),
+            exit_code: at(&raw, "/State/ExitCode").as_i64().unwrap_or(0),
+            stop_timeout: at(&raw, "/Config/StopTimeout")
                 .as_u64()
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_STOP_TIMEOUT),
@@ -116,13 +175,13 @@ impl Container {
 /// `--rm` is removed by its stop, anonymous volumes included, and a swarm task is
 /// replaced by the swarm.
 pub fn refusal(c: &Container) -> Option<String> {
-    if c.raw["HostConfig"]["AutoRemove"] == true {
+    if at(&c.raw, "/HostConfig/AutoRemove") == true {
         return Some(
             "the container was started with --rm: stopping it would remove it and its anonymous volumes; nothing was touched"
                 .to_string(),
         );
     }
-    if c.raw["Config"]["Labels"]
+    if at(&c.raw, "/Config/Labels")
         .get("com.docker.swarm.service.id")
         .is_some()
     {
@@ -159,12 +218,15 @@ fn bind_is_anonymous(bind: &str) -> bool {
 /// equal to it.
 pub fn create_plan(old: &Container, api: ApiVersion) -> CreatePlan {
     let raw = &old.raw;
-    let mut body: Map<String, Value> = raw["Config"].as_object().cloned().unwrap_or_default();
+    let mut body: Map<String, Value> = at(raw, "/Config").as_object().cloned().unwrap_or_default();
     if body.get("Hostname").and_then(Value::as_str) == Some(old.short_id()) {
         body.remove("Hostname");
     }
     let mut dropped = Vec::new();
-    let mut host = raw["HostConfig"].as_object().cloned().unwrap_or_default();
+    let mut host = at(raw, "/HostConfig")
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(Value::Array(binds)) = host.get_mut("Binds") {
         binds.retain(|b| {
             let anon = b.as_str().is_some_and(bind_is_anonymous);
@@ -181,20 +243,22 @@ pub fn create_plan(old: &Container, api: ApiVersion) -> CreatePlan {
     }
     if let Some(Value::Array(mounts)) = host.get_mut("Mounts") {
         mounts.retain(|m| {
-            let anon =
-                m["Type"] == "volume" && m["Source"].as_str().is_some_and(is_anonymous_volume_name);
+            let anon = at(m, "/Type") == "volume"
+                && at(m, "/Source")
+                    .as_str()
+                    .is_some_and(is_anonymous_volume_name);
             if anon {
-                dropped.push(m["Target"].as_str().unwrap_or_default().to_string());
+                dropped.push(at(m, "/Target").as_str().unwrap_or_default().to_string());
             }
             !anon
         });
     }
     body.insert("HostConfig".to_string(), Value::Object(host));
 
-    let network_mode = raw["HostConfig"]["NetworkMode"]
+    let network_mode = at(raw, "/HostConfig/NetworkMode")
         .as_str()
         .unwrap_or_default();
-    let mut endpoints: Vec<(String, Value)> = raw["NetworkSettings"]["Networks"]
+    let mut endpoints: Vec<(String, Value)> = at(raw, "/NetworkSettings/Networks")
         .as_object()
         .map(|nets| {
             nets.iter()
@@ -243,10 +307,10 @@ fn endpoint_config(ep: &Value, short_id: &str) -> Value {
     Value::Object(out)
 }
 
-fn err(action: impl Into<String>, e: impl std::fmt::Display) -> DockerError {
+fn err(action: impl Into<String>, e: impl Into<DockerCause>) -> DockerError {
     DockerError {
         action: action.into(),
-        cause: e.to_string(),
+        cause: e.into(),
     }
 }
 
@@ -303,7 +367,7 @@ impl Docker {
             .await
             .map_err(|e| err(&action, e))?;
         let raw: Value = serde_json::from_slice(&body).map_err(|e| err(&action, e))?;
-        raw["Id"]
+        at(&raw, "/Id")
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string)
@@ -400,7 +464,7 @@ impl Docker {
             )
             .await?;
         let v: Value = serde_json::from_slice(&reply).map_err(|e| err(&action, e))?;
-        let id = v["Id"]
+        let id = at(&v, "/Id")
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string)

@@ -8,7 +8,7 @@
 //! time, so two servers never share a data directory.
 
 use super::marker::{self, Marker, Probe, Server};
-use super::recreate::{Container, Docker, create_plan};
+use super::recreate::{Container, Docker, DockerError, create_plan};
 use super::{Planned, Row, Verdict, lost_reason};
 use crate::cli::{VerifyArgs, VerifyMode};
 use crate::collectors::docker::MountType;
@@ -26,23 +26,79 @@ struct Ready {
     at: Instant,
 }
 
+/// Why a started container's server never became ready.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    /// The container stopped (and is not restarting).
+    #[error("the container exited (code {code}) before the server was ready")]
+    Exited {
+        /// `State.ExitCode`.
+        code: i64,
+    },
+    /// The deadline passed; `last` is what the last probe saw.
+    #[error("the server was not ready within {}: {last}", crate::duration::format(*within))]
+    Timeout {
+        /// The readiness timeout.
+        within: Duration,
+        /// The last probe's answer.
+        last: String,
+    },
+}
+
+/// Why the rollback could not restore the original container; each message says what to
+/// do by hand.
+#[derive(Debug, thiserror::Error)]
+enum RollbackError {
+    /// The new container could not be removed.
+    #[error(
+        "{source}; the original container is stopped as {kept_as}: remove {name} by hand, rename {kept_as} back and start it"
+    )]
+    RemoveNew {
+        /// The Engine's error.
+        source: DockerError,
+        /// The original container's name.
+        name: String,
+        /// What the original container is called now.
+        kept_as: String,
+    },
+    /// The original container could not be renamed back.
+    #[error("{source}; the original container is stopped as {tmp}: rename it back and start it")]
+    RenameBack {
+        /// The Engine's error.
+        source: DockerError,
+        /// The temporary name it still has.
+        tmp: String,
+    },
+    /// The original container could not be started.
+    #[error("{source}; start it by hand")]
+    Start {
+        /// The Engine's error.
+        source: DockerError,
+    },
+    /// The original container started but its server did not become ready.
+    #[error("the original container {name} was started again, but {source}")]
+    NotReady {
+        /// The original container's name.
+        name: String,
+        /// Why it was not ready.
+        source: NotReady,
+    },
+}
+
 /// Polls until the server answers and has loaded, the container exits, or `timeout`.
 async fn wait_ready(
     docker: &Docker,
     container_id: &str,
     server: Server<'_>,
     timeout: Duration,
-) -> Result<Ready, String> {
+) -> Result<Ready, NotReady> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(c) = docker.inspect(container_id).await
             && !c.running
-            && c.raw["State"]["Restarting"] != true
+            && super::recreate::at(&c.raw, "/State/Restarting") != true
         {
-            return Err(format!(
-                "the container exited (code {}) before the server was ready",
-                c.exit_code
-            ));
+            return Err(NotReady::Exited { code: c.exit_code });
         }
         let last = match marker::probe(server).await {
             Probe::Ready { identity } => {
@@ -61,10 +117,10 @@ async fn wait_ready(
             Probe::NotReady(e) => e,
         };
         if Instant::now() >= deadline {
-            return Err(format!(
-                "the server was not ready within {}: {last}",
-                crate::duration::format(timeout)
-            ));
+            return Err(NotReady::Timeout {
+                within: timeout,
+                last,
+            });
         }
         tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
@@ -198,7 +254,7 @@ async fn recreate(
         let id = docker.create(&old.name, &plan).await?;
         progress.new_id = Some(id.clone());
         docker.start(&id, &old.name).await?;
-        Ok::<_, super::recreate::DockerError>(Instant::now())
+        Ok::<_, DockerError>(Instant::now())
     }
     .await;
     let started = match step {
@@ -359,7 +415,7 @@ async fn rollback(
     server: Server<'_>,
     p: &Progress<'_>,
     row: &mut Row,
-) -> Result<(), String> {
+) -> Result<(), RollbackError> {
     let old = p.old;
     let kept_as = p.renamed_to.as_deref().unwrap_or(&old.name);
     if let Some(id) = &p.new_id {
@@ -368,29 +424,33 @@ async fn rollback(
             // A graceful stop first: the new server may share a named volume with the old.
             let _ = docker.stop(&new).await;
         }
-        docker.remove(id, &old.name).await.map_err(|e| {
-            format!(
-                "{e}; the original container is stopped as {kept_as}: remove {} by hand, rename {kept_as} back and start it",
-                old.name
-            )
-        })?;
+        docker
+            .remove(id, &old.name)
+            .await
+            .map_err(|source| RollbackError::RemoveNew {
+                source,
+                name: old.name.clone(),
+                kept_as: kept_as.to_string(),
+            })?;
     }
     if let Some(tmp) = &p.renamed_to {
-        docker.rename(&old.id, &old.name).await.map_err(|e| {
-            format!("{e}; the original container is stopped as {tmp}: rename it back and start it")
-        })?;
+        docker
+            .rename(&old.id, &old.name)
+            .await
+            .map_err(|source| RollbackError::RenameBack {
+                source,
+                tmp: tmp.clone(),
+            })?;
     }
     docker
         .start(&old.id, &old.name)
         .await
-        .map_err(|e| format!("{e}; start it by hand"))?;
+        .map_err(|source| RollbackError::Start { source })?;
     wait_ready(docker, &old.id, server, args.timeout)
         .await
         .map(drop)
-        .map_err(|e| {
-            format!(
-                "the original container {} was started again, but {e}",
-                old.name
-            )
+        .map_err(|source| RollbackError::NotReady {
+            name: old.name.clone(),
+            source,
         })
 }

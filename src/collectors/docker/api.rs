@@ -8,7 +8,7 @@ use std::fmt;
 
 /// `null` → the type's default; used on every field because the Engine writes `null` for
 /// empty maps and lists (`"Labels": null`).
-fn nd<'de, D, T>(d: D) -> Result<T, D::Error>
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -69,22 +69,22 @@ pub struct EngineVersion {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct VersionRaw {
-    #[serde(rename = "Version", deserialize_with = "nd")]
+    #[serde(rename = "Version", deserialize_with = "null_as_default")]
     version: String,
-    #[serde(rename = "ApiVersion", deserialize_with = "nd")]
+    #[serde(rename = "ApiVersion", deserialize_with = "null_as_default")]
     api_version: String,
-    #[serde(rename = "MinAPIVersion", deserialize_with = "nd")]
+    #[serde(rename = "MinAPIVersion", deserialize_with = "null_as_default")]
     min_api_version: String,
 }
 
 /// Parses `GET /version`; an answer without a usable `ApiVersion` is an error.
-pub fn parse_version(body: &[u8]) -> Result<EngineVersion, String> {
+pub fn parse_version(body: &[u8]) -> Result<EngineVersion, ApiError> {
     let raw: VersionRaw = json(body, "/version")?;
     let api_version = ApiVersion::parse(&raw.api_version).ok_or_else(|| {
-        format!(
+        ApiError::Shape(format!(
             "/version: no usable ApiVersion (got {:?})",
             truncate(&raw.api_version)
-        )
+        ))
     })?;
     Ok(EngineVersion {
         server_version: raw.version,
@@ -105,26 +105,28 @@ pub struct EngineInfo {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InfoRaw {
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "DockerRootDir", deserialize_with = "nd")]
+    #[serde(rename = "DockerRootDir", deserialize_with = "null_as_default")]
     docker_root_dir: String,
-    #[serde(rename = "ID", deserialize_with = "nd")]
+    #[serde(rename = "ID", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "ServerVersion", deserialize_with = "nd")]
+    #[serde(rename = "ServerVersion", deserialize_with = "null_as_default")]
     server_version: String,
 }
 
 /// Parses `GET /info`. An object with none of the fields we know is an error (a proxy's
 /// answer, not the Engine's).
-pub fn parse_info(body: &[u8]) -> Result<EngineInfo, String> {
+pub fn parse_info(body: &[u8]) -> Result<EngineInfo, ApiError> {
     let raw: InfoRaw = json(body, "/info")?;
     if raw.driver.is_empty()
         && raw.docker_root_dir.is_empty()
         && raw.id.is_empty()
         && raw.server_version.is_empty()
     {
-        return Err("/info: not an Engine info object".to_string());
+        return Err(ApiError::Shape(
+            "/info: not an Engine info object".to_string(),
+        ));
     }
     Ok(EngineInfo {
         storage_driver: raw.driver,
@@ -171,43 +173,45 @@ pub fn is_anonymous_volume_name(name: &str) -> bool {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct VolumeRaw {
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "Scope", deserialize_with = "nd")]
+    #[serde(rename = "Scope", deserialize_with = "null_as_default")]
     scope: String,
-    #[serde(rename = "Mountpoint", deserialize_with = "nd")]
+    #[serde(rename = "Mountpoint", deserialize_with = "null_as_default")]
     mountpoint: String,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "UsageData", deserialize_with = "nd")]
+    #[serde(rename = "UsageData", deserialize_with = "null_as_default")]
     usage_data: Option<UsageDataRaw>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct UsageDataRaw {
-    #[serde(rename = "Size", deserialize_with = "nd")]
+    #[serde(rename = "Size", deserialize_with = "null_as_default")]
     size: Option<i64>,
-    #[serde(rename = "RefCount", deserialize_with = "nd")]
+    #[serde(rename = "RefCount", deserialize_with = "null_as_default")]
     ref_count: Option<i64>,
 }
 
 /// Parses `GET /volumes` (`{"Volumes": [...], "Warnings": [...]}`); volumes without a
 /// name are skipped.
-pub fn parse_volume_list(body: &[u8]) -> Result<Vec<Volume>, String> {
+pub fn parse_volume_list(body: &[u8]) -> Result<Vec<Volume>, ApiError> {
     let v: serde_json::Value = json(body, "/volumes")?;
     let Some(obj) = v.as_object() else {
-        return Err("/volumes: not an object".to_string());
+        return Err(ApiError::Shape("/volumes: not an object".to_string()));
     };
     if !obj.contains_key("Volumes") {
-        return Err("/volumes: no Volumes field".to_string());
+        return Err(ApiError::Shape("/volumes: no Volumes field".to_string()));
     }
     let raw: Vec<VolumeRaw> = match obj.get("Volumes") {
         None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(list) => Vec::<VolumeRaw>::deserialize(list)
-            .map_err(|e| format!("/volumes: {}", truncate(&e.to_string())))?,
+        Some(list) => Vec::<VolumeRaw>::deserialize(list).map_err(|source| ApiError::Entries {
+            what: "/volumes",
+            source,
+        })?,
     };
     Ok(raw
         .into_iter()
@@ -240,10 +244,10 @@ fn known(v: Option<i64>) -> Option<u64> {
 /// (API ≥ 1.52 with `verbose=true`; also accepted under the name `VolumesDiskUsage`) and
 /// the legacy `Volumes[].UsageData` shape. A reply with neither is an error, so an Engine
 /// that drops both never shows up as "no volumes".
-pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, String> {
+pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, ApiError> {
     let v: serde_json::Value = json(body, "/system/df")?;
     let Some(obj) = v.as_object() else {
-        return Err("/system/df: not an object".to_string());
+        return Err(ApiError::Shape("/system/df: not an object".to_string()));
     };
     let usage = obj
         .get("VolumeUsage")
@@ -262,30 +266,34 @@ pub fn parse_disk_usage(body: &[u8]) -> Result<BTreeMap<String, VolumeUsage>, St
             .max()
             .unwrap_or(0);
         if total > 0 {
-            return Err(format!(
+            return Err(ApiError::Shape(format!(
                 "/system/df: VolumeUsage reports {total} volume(s) but no Items (verbose not honoured)"
-            ));
+            )));
         }
         &serde_json::Value::Null
     } else {
-        return Err("/system/df: neither VolumeUsage nor Volumes in the reply".to_string());
+        return Err(ApiError::Shape(
+            "/system/df: neither VolumeUsage nor Volumes in the reply".to_string(),
+        ));
     };
     let raw: Vec<VolumeRaw> = if list.is_null() {
         Vec::new()
     } else {
-        Vec::<VolumeRaw>::deserialize(list)
-            .map_err(|e| format!("/system/df: {}", truncate(&e.to_string())))?
+        Vec::<VolumeRaw>::deserialize(list).map_err(|source| ApiError::Entries {
+            what: "/system/df",
+            source,
+        })?
     };
     Ok(raw
         .into_iter()
         .filter(|v| !v.name.is_empty())
         .map(|v| {
-            let u = v.usage_data.unwrap_or_default();
+            let usage = v.usage_data.unwrap_or_default();
             (
                 v.name,
                 VolumeUsage {
-                    size: known(u.size),
-                    ref_count: known(u.ref_count),
+                    size: known(usage.size),
+                    ref_count: known(usage.ref_count),
                 },
             )
         })
@@ -321,31 +329,31 @@ pub struct ContainerSummary {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ContainerSummaryRaw {
-    #[serde(rename = "Id", deserialize_with = "nd")]
+    #[serde(rename = "Id", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "Names", deserialize_with = "nd")]
+    #[serde(rename = "Names", deserialize_with = "null_as_default")]
     names: Vec<String>,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "Ports", deserialize_with = "nd")]
+    #[serde(rename = "Ports", deserialize_with = "null_as_default")]
     ports: Vec<PortRaw>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PortRaw {
-    #[serde(rename = "IP", deserialize_with = "nd")]
+    #[serde(rename = "IP", deserialize_with = "null_as_default")]
     ip: String,
-    #[serde(rename = "PrivatePort", deserialize_with = "nd")]
+    #[serde(rename = "PrivatePort", deserialize_with = "null_as_default")]
     private_port: u16,
-    #[serde(rename = "PublicPort", deserialize_with = "nd")]
+    #[serde(rename = "PublicPort", deserialize_with = "null_as_default")]
     public_port: Option<u16>,
-    #[serde(rename = "Type", deserialize_with = "nd")]
+    #[serde(rename = "Type", deserialize_with = "null_as_default")]
     protocol: String,
 }
 
 /// Parses `GET /containers/json`.
-pub fn parse_container_list(body: &[u8]) -> Result<Vec<ContainerSummary>, String> {
+pub fn parse_container_list(body: &[u8]) -> Result<Vec<ContainerSummary>, ApiError> {
     let raw: Vec<ContainerSummaryRaw> = json(body, "/containers/json")?;
     Ok(raw
         .into_iter()
@@ -419,78 +427,78 @@ pub struct ContainerInspect {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InspectRaw {
-    #[serde(rename = "Id", deserialize_with = "nd")]
+    #[serde(rename = "Id", deserialize_with = "null_as_default")]
     id: String,
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "RestartCount", deserialize_with = "nd")]
+    #[serde(rename = "RestartCount", deserialize_with = "null_as_default")]
     restart_count: u64,
-    #[serde(rename = "State", deserialize_with = "nd")]
+    #[serde(rename = "State", deserialize_with = "null_as_default")]
     state: StateRaw,
-    #[serde(rename = "Config", deserialize_with = "nd")]
+    #[serde(rename = "Config", deserialize_with = "null_as_default")]
     config: ConfigRaw,
-    #[serde(rename = "HostConfig", deserialize_with = "nd")]
+    #[serde(rename = "HostConfig", deserialize_with = "null_as_default")]
     host_config: HostConfigRaw,
-    #[serde(rename = "Mounts", deserialize_with = "nd")]
+    #[serde(rename = "Mounts", deserialize_with = "null_as_default")]
     mounts: Vec<MountRaw>,
-    #[serde(rename = "Path", deserialize_with = "nd")]
+    #[serde(rename = "Path", deserialize_with = "null_as_default")]
     path: String,
-    #[serde(rename = "Args", deserialize_with = "nd")]
+    #[serde(rename = "Args", deserialize_with = "null_as_default")]
     args: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct StateRaw {
-    #[serde(rename = "StartedAt", deserialize_with = "nd")]
+    #[serde(rename = "StartedAt", deserialize_with = "null_as_default")]
     started_at: String,
-    #[serde(rename = "Running", deserialize_with = "nd")]
+    #[serde(rename = "Running", deserialize_with = "null_as_default")]
     running: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ConfigRaw {
-    #[serde(rename = "Env", deserialize_with = "nd")]
+    #[serde(rename = "Env", deserialize_with = "null_as_default")]
     env: Vec<String>,
-    #[serde(rename = "Labels", deserialize_with = "nd")]
+    #[serde(rename = "Labels", deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
-    #[serde(rename = "Tty", deserialize_with = "nd")]
+    #[serde(rename = "Tty", deserialize_with = "null_as_default")]
     tty: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct HostConfigRaw {
-    #[serde(rename = "ReadonlyRootfs", deserialize_with = "nd")]
+    #[serde(rename = "ReadonlyRootfs", deserialize_with = "null_as_default")]
     readonly_rootfs: bool,
     /// `--tmpfs /path:opts` mounts, which `Mounts[]` does not list.
-    #[serde(rename = "Tmpfs", deserialize_with = "nd")]
+    #[serde(rename = "Tmpfs", deserialize_with = "null_as_default")]
     tmpfs: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct MountRaw {
-    #[serde(rename = "Type", deserialize_with = "nd")]
+    #[serde(rename = "Type", deserialize_with = "null_as_default")]
     kind: String,
-    #[serde(rename = "Name", deserialize_with = "nd")]
+    #[serde(rename = "Name", deserialize_with = "null_as_default")]
     name: String,
-    #[serde(rename = "Source", deserialize_with = "nd")]
+    #[serde(rename = "Source", deserialize_with = "null_as_default")]
     source: String,
-    #[serde(rename = "Destination", deserialize_with = "nd")]
+    #[serde(rename = "Destination", deserialize_with = "null_as_default")]
     destination: String,
-    #[serde(rename = "Driver", deserialize_with = "nd")]
+    #[serde(rename = "Driver", deserialize_with = "null_as_default")]
     driver: String,
-    #[serde(rename = "RW", deserialize_with = "nd")]
+    #[serde(rename = "RW", deserialize_with = "null_as_default")]
     rw: bool,
 }
 
 /// Parses `GET /containers/{id}/json`.
-pub fn parse_container_inspect(body: &[u8]) -> Result<ContainerInspect, String> {
+pub fn parse_container_inspect(body: &[u8]) -> Result<ContainerInspect, ApiError> {
     let raw: InspectRaw = json(body, "/containers/{id}/json")?;
     if raw.id.is_empty() {
-        return Err("/containers/{id}/json: no Id".to_string());
+        return Err(ApiError::Shape("/containers/{id}/json: no Id".to_string()));
     }
     let mut mounts: Vec<MountPoint> = raw
         .mounts
@@ -538,7 +546,7 @@ pub fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct ErrorRaw {
-        #[serde(deserialize_with = "nd")]
+        #[serde(deserialize_with = "null_as_default")]
         message: String,
     }
     match serde_json::from_slice::<ErrorRaw>(body) {
@@ -547,8 +555,34 @@ pub fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("{what}: invalid JSON: {e}"))
+/// Why an Engine reply could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Not JSON, or JSON of the wrong type.
+    #[error("{what}: invalid JSON: {source}")]
+    Json {
+        /// The endpoint (`/version`, `/system/df`, ...).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A list whose entries have the wrong types.
+    #[error("{what}: {}", truncate(&.source.to_string()))]
+    Entries {
+        /// The endpoint.
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON without what we need (the text names the endpoint).
+    #[error("{0}")]
+    Shape(String),
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &'static str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|source| ApiError::Json { what, source })
 }
 
 fn truncate(s: &str) -> String {
@@ -560,101 +594,41 @@ fn truncate(s: &str) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", &s[..end])
+    format!("{}...", s.get(..end).unwrap_or_default())
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed),
+/// keeping the nanoseconds. The Engine's "never" (`0001-01-01T00:00:00Z`) and anything
+/// up to the Unix epoch give `None`.
+fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    (t.unix_timestamp() > 0).then_some(t)
 }
 
 /// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch, exactly (the
-/// Engine's log timestamps have nanoseconds, more than an `f64` holds).
+/// Engine's log timestamps have nanoseconds, more than an `f64` holds). Digits beyond
+/// the ninth are ignored.
 pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    // Seconds from the same parser, with the fraction taken out and read as an integer.
-    let (head, frac, tail) = match s.get(19..).and_then(|r| r.strip_prefix('.')) {
-        Some(r) => {
-            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 9 {
-                return None;
-            }
-            let mut f: i128 = r[..digits].parse().ok()?;
-            for _ in digits..9 {
-                f *= 10;
-            }
-            (&s[..19], f, &r[digits..])
-        }
-        None => (s.get(..19)?, 0, s.get(19..)?),
-    };
-    let secs = parse_rfc3339(&format!("{head}{tail}"))?;
-    Some(secs as i128 * 1_000_000_000 + frac)
+    parse_timestamp(s).map(time::OffsetDateTime::unix_timestamp_nanos)
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-29T15:20:32.434560693Z`, offsets allowed) into
 /// Unix seconds. The Engine's "never" (`0001-01-01T00:00:00Z`) and anything before 1970
 /// give `None`.
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        frac = format!("0.{}", &r[..digits]).parse().ok()?;
-        rest = &r[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest[1..].split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    (secs > 0).then_some(secs as f64 + frac)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let t = parse_timestamp(s)?;
+    Some(t.unix_timestamp() as f64 + f64::from(t.nanosecond()) / 1e9)
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 
@@ -856,7 +830,11 @@ mod tests {
             parse_rfc3339_nanos("2026-11-29T15:20:32Z"),
             Some(1_795_965_632_000_000_000)
         );
-        assert_eq!(parse_rfc3339_nanos("2026-11-29T15:20:32.1234567890Z"), None);
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-29T15:20:32.1234567890Z"),
+            Some(1_795_965_632_123_456_789)
+        );
+        assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_nanos("x"), None);
     }
 }

@@ -11,6 +11,9 @@ use tokio::time::Instant;
 /// Largest response body we read (`/system/df` with thousands of volumes is a few MB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
+/// Port of a `tcp://` Engine address that names none (Docker's plain-HTTP port).
+pub const DEFAULT_TCP_PORT: u16 = 2375;
+
 /// Where the Engine listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -39,14 +42,12 @@ impl Endpoint {
         if authority.is_empty() || authority.contains('/') {
             return Err(format!("docker host {host:?}: expected tcp://host:port"));
         }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !authority.ends_with(']')
-        {
-            authority.to_string()
+        let (name, port) = crate::collectors::address::split_host_port(authority, DEFAULT_TCP_PORT);
+        let port = port.ok_or_else(|| format!("docker host {host:?}: invalid port"))?;
+        let authority = if name.contains(':') {
+            format!("[{name}]:{port}")
         } else {
-            format!("{authority}:2375")
+            format!("{name}:{port}")
         };
         Ok(Endpoint::Tcp(authority))
     }
@@ -58,13 +59,22 @@ impl Endpoint {
 }
 
 /// Why a request failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// No connection (socket missing, refused, DNS).
-    Connect(String),
+    /// No connection (socket missing, refused).
+    #[error("cannot connect: {addr}: {source}")]
+    Connect {
+        /// The socket path or `host:port`.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The deadline passed.
+    #[error("no answer in time")]
     Timeout,
     /// The Engine answered with an error status.
+    #[error("HTTP {code}: {message}")]
     Status {
         /// HTTP status code.
         code: u16,
@@ -72,16 +82,24 @@ pub enum EngineError {
         message: String,
     },
     /// The connection broke or the reply was not HTTP.
-    Protocol(String),
+    #[error("{context}: {source}")]
+    Protocol {
+        /// What we were doing.
+        context: String,
+        /// The HTTP layer's error.
+        #[source]
+        source: crate::collectors::BoxError,
+    },
 }
 
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EngineError::Connect(e) => write!(f, "cannot connect: {e}"),
-            EngineError::Timeout => write!(f, "no answer in time"),
-            EngineError::Status { code, message } => write!(f, "HTTP {code}: {message}"),
-            EngineError::Protocol(e) => write!(f, "{e}"),
+impl EngineError {
+    fn protocol(
+        context: impl Into<String>,
+        source: impl Into<crate::collectors::BoxError>,
+    ) -> Self {
+        EngineError::Protocol {
+            context: context.into(),
+            source: source.into(),
         }
     }
 }
@@ -136,7 +154,7 @@ impl Engine {
         let body = Limited::new(resp.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|e| EngineError::Protocol(format!("reading the reply failed: {e}")))?
+            .map_err(|e| EngineError::protocol("reading the reply failed", e))?
             .to_bytes();
         if status.is_success() {
             Ok(body)
@@ -188,13 +206,19 @@ impl Engine {
             Endpoint::Unix(path) => {
                 let s = tokio::net::UnixStream::connect(path)
                     .await
-                    .map_err(|e| EngineError::Connect(format!("{}: {e}", path.display())))?;
+                    .map_err(|source| EngineError::Connect {
+                        addr: path.display().to_string(),
+                        source,
+                    })?;
                 handshake(s).await?
             }
             Endpoint::Tcp(addr) => {
                 let s = tokio::net::TcpStream::connect(addr.as_str())
                     .await
-                    .map_err(|e| EngineError::Connect(format!("{addr}: {e}")))?;
+                    .map_err(|source| EngineError::Connect {
+                        addr: addr.clone(),
+                        source,
+                    })?;
                 let _ = s.set_nodelay(true);
                 handshake(s).await?
             }
@@ -207,11 +231,11 @@ impl Engine {
             )
             .header(hyper::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
-            .map_err(|e| EngineError::Protocol(format!("bad request {path_and_query:?}: {e}")))?;
+            .map_err(|e| EngineError::protocol(format!("bad request {path_and_query:?}"), e))?;
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| EngineError::Protocol(format!("request failed: {e}")))?;
+            .map_err(|e| EngineError::protocol("request failed", e))?;
         Ok((resp, conn))
     }
 }
@@ -232,13 +256,19 @@ impl Engine {
                 Endpoint::Unix(path) => {
                     let s = tokio::net::UnixStream::connect(path)
                         .await
-                        .map_err(|e| EngineError::Connect(format!("{}: {e}", path.display())))?;
+                        .map_err(|source| EngineError::Connect {
+                            addr: path.display().to_string(),
+                            source,
+                        })?;
                     handshake::<_, Full<Bytes>>(s).await?
                 }
                 Endpoint::Tcp(addr) => {
                     let s = tokio::net::TcpStream::connect(addr.as_str())
                         .await
-                        .map_err(|e| EngineError::Connect(format!("{addr}: {e}")))?;
+                        .map_err(|source| EngineError::Connect {
+                            addr: addr.clone(),
+                            source,
+                        })?;
                     let _ = s.set_nodelay(true);
                     handshake::<_, Full<Bytes>>(s).await?
                 }
@@ -257,18 +287,16 @@ impl Engine {
             }
             let req = req
                 .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .map_err(|e| {
-                    EngineError::Protocol(format!("bad request {path_and_query:?}: {e}"))
-                })?;
+                .map_err(|e| EngineError::protocol(format!("bad request {path_and_query:?}"), e))?;
             let resp = sender
                 .send_request(req)
                 .await
-                .map_err(|e| EngineError::Protocol(format!("request failed: {e}")))?;
+                .map_err(|e| EngineError::protocol("request failed", e))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| EngineError::Protocol(format!("reading the reply failed: {e}")))?
+                .map_err(|e| EngineError::protocol("reading the reply failed", e))?
                 .to_bytes();
             if status.is_success() {
                 Ok(body)
@@ -297,7 +325,7 @@ where
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| EngineError::Protocol(format!("HTTP handshake failed: {e}")))?;
+        .map_err(|e| EngineError::protocol("HTTP handshake failed", e))?;
     let task = tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "Docker Engine connection ended with an error");
@@ -321,6 +349,13 @@ pub fn encode_segment(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 
@@ -345,6 +380,15 @@ mod tests {
         assert!(Endpoint::parse("unix://").is_err());
         assert!(Endpoint::parse("ssh://x").is_err());
         assert!(Endpoint::parse("tcp://h:1/x").is_err());
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]").unwrap(),
+            Endpoint::Tcp("[::1]:2375".into())
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:2376").unwrap(),
+            Endpoint::Tcp("[::1]:2376".into())
+        );
+        assert!(Endpoint::parse("tcp://h:port").is_err());
         assert!(Endpoint::parse("unix:///x").unwrap().is_local());
         assert!(!Endpoint::parse("tcp://x:1").unwrap().is_local());
     }
@@ -364,7 +408,7 @@ mod tests {
                 Instant::now() + std::time::Duration::from_secs(2),
             )
             .await;
-        assert!(matches!(r, Err(EngineError::Connect(_))), "{r:?}");
+        assert!(matches!(r, Err(EngineError::Connect { .. })), "{r:?}");
     }
 
     #[tokio::test]
@@ -383,7 +427,7 @@ mod tests {
         let r = e
             .get("/version", start + std::time::Duration::from_millis(300))
             .await;
-        assert_eq!(r, Err(EngineError::Timeout));
+        assert!(matches!(r, Err(EngineError::Timeout)), "{r:?}");
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
         hold.abort();
     }

@@ -15,7 +15,7 @@
 use super::api::{self, ApiVersion};
 use super::engine::{Engine, encode_segment};
 use crate::collectors::postgres::slowlog::{
-    self, DURATION_BUCKETS, DbSlow, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
+    self, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
 };
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
@@ -54,13 +54,15 @@ impl Demux {
         self.buf.extend_from_slice(data);
         let mut out = Vec::new();
         let mut at = 0;
-        while self.buf.len() - at >= 8 {
-            let h = &self.buf[at..at + 8];
-            let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
-            if self.buf.len() - at - 8 < len {
+        // A frame: stream byte, 3 zero bytes, the payload length (u32 big endian), payload.
+        while let Some([_, _, _, _, l0, l1, l2, l3]) =
+            self.buf.get(at..).and_then(|r| r.first_chunk::<8>())
+        {
+            let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize;
+            let Some(payload) = self.buf.get(at + 8..).and_then(|r| r.get(..len)) else {
                 break;
-            }
-            out.extend_from_slice(&self.buf[at + 8..at + 8 + len]);
+            };
+            out.extend_from_slice(payload);
             at += 8 + len;
         }
         self.buf.drain(..at);
@@ -116,11 +118,15 @@ impl Dedup {
         buf.extend_from_slice(data);
         let mut out = Vec::new();
         let mut start = 0;
-        while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            if let Some(text) = self.take(&buf[start..start + nl]) {
+        while let Some(line) = buf.get(start..).and_then(|rest| {
+            rest.split(|&b| b == b'\n')
+                .next()
+                .filter(|l| l.len() < rest.len())
+        }) {
+            start += line.len() + 1;
+            if let Some(text) = self.take(line) {
                 out.push(text);
             }
-            start += nl + 1;
         }
         buf.drain(..start);
         self.partial = buf;
@@ -175,17 +181,6 @@ pub fn prefix_from_argv(argv: &[String]) -> Option<String> {
     None
 }
 
-fn observe(d: &mut DbSlow, seconds: f64) {
-    if d.buckets.len() != DURATION_BUCKETS.len() {
-        d.buckets = vec![0; DURATION_BUCKETS.len()];
-    }
-    d.count += 1;
-    d.sum_seconds += seconds;
-    if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
-        d.buckets[i] += 1;
-    }
-}
-
 /// What the follow task needs and produces, shared with the collector.
 #[derive(Debug)]
 struct Shared {
@@ -211,10 +206,11 @@ impl Shared {
             if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
                 db = OVERFLOW_DB.to_string();
             }
-            observe(
-                self.stats.per_db.entry(db).or_default(),
-                e.duration_ms / 1000.0,
-            );
+            self.stats
+                .per_db
+                .entry(db)
+                .or_default()
+                .observe(e.duration_ms / 1000.0);
         }
     }
 }
@@ -346,6 +342,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@
 //! statement would lose the whole scrape and spam the server log every scrape): the JSON
 //! then says what could not be seen, and the exporter reports it.
 
-/// Server settings that decide durability or the seed's requirements, exported as
+/// Server settings that decide durability or the das-tern report's requirements, exported as
 /// `pg_settings_info{name,value}` (postgres_exporter exports no enum or string setting).
 /// Only names, never secrets (`archive_command`, `primary_conninfo` are left out).
 pub const INFO_SETTINGS: &[&str] = &[
@@ -187,6 +187,13 @@ SELECT json_build_object(\
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,141 @@
+//! The `/system/df` background refresher: one call at a time, on an interval, into a cache
+//! that scrapes read and never wait for (the call walks every volume and layer).
+
+use super::api::{self, ApiVersion, VolumeUsage};
+use super::engine::{Engine, EngineError};
+use super::snapshot::DiskUsage;
+use crate::collectors::lock;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Wait before retrying a failed `/system/df` (capped by the configured interval).
+pub const DISK_USAGE_RETRY: Duration = Duration::from_secs(5);
+/// Lower bound of the `/system/df` timeout: it walks every volume, so it gets longer than
+/// the per-call timeout of the scrape path.
+pub const DISK_USAGE_MIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) type DiskUsageCache = Arc<Mutex<Option<Arc<DiskUsage>>>>;
+
+/// Aborts the background refresh when the collector is dropped.
+pub(super) struct RefreshTask(pub(super) tokio::task::JoinHandle<()>);
+
+impl Drop for RefreshTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The `/system/df` request for an API version: `type=volume` only where the Engine
+/// honours it (≥ 1.42), `verbose=true` where per-volume items need it (≥ 1.52).
+pub fn disk_usage_path(api: ApiVersion) -> String {
+    let mut q = Vec::new();
+    if api >= api::DF_TYPE_FILTER_SINCE {
+        q.push("type=volume");
+    }
+    if api >= api::DF_VOLUME_USAGE_SINCE {
+        q.push("verbose=true");
+    }
+    if q.is_empty() {
+        format!("/v{api}/system/df")
+    } else {
+        format!("/v{api}/system/df?{}", q.join("&"))
+    }
+}
+
+/// Why one `/system/df` refresh failed.
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    /// `/version` (for the API version) failed.
+    #[error("/version: {0}")]
+    Version(#[source] EngineError),
+    /// `/system/df` failed.
+    #[error("/system/df: {0}")]
+    DiskUsage(#[source] EngineError),
+    /// A reply could not be used.
+    #[error(transparent)]
+    Reply(#[from] api::ApiError),
+}
+
+async fn refresh_once(
+    engine: &Engine,
+    timeout: Duration,
+) -> Result<BTreeMap<String, VolumeUsage>, RefreshError> {
+    let body = engine
+        .get(
+            "/version",
+            Instant::now() + timeout.min(Duration::from_secs(30)),
+        )
+        .await
+        .map_err(RefreshError::Version)?;
+    let v = api::parse_version(&body)?;
+    let body = engine
+        .get(&disk_usage_path(v.api_version), Instant::now() + timeout)
+        .await
+        .map_err(RefreshError::DiskUsage)?;
+    Ok(api::parse_disk_usage(&body)?)
+}
+
+/// Refreshes the disk-usage cache forever: one call at a time, first at start-up, then
+/// every `interval` after the previous call finished (sooner after a failure).
+pub(super) async fn refresh_loop(
+    engine: Engine,
+    name: String,
+    interval: Duration,
+    timeout: Duration,
+    cache: DiskUsageCache,
+) {
+    let mut failing = false;
+    loop {
+        let start = Instant::now();
+        let wait = match refresh_once(&engine, timeout).await {
+            Ok(volumes) => {
+                let duration = start.elapsed();
+                tracing::debug!(engine = %name, volumes = volumes.len(), duration_seconds = duration.as_secs_f64(), "Docker disk usage refreshed");
+                *lock(&cache) = Some(Arc::new(DiskUsage {
+                    volumes,
+                    refreshed_at: SystemTime::now(),
+                    duration,
+                }));
+                failing = false;
+                interval
+            }
+            Err(e) => {
+                if failing {
+                    tracing::debug!(engine = %name, error = %e, "Docker disk usage refresh failed again");
+                } else {
+                    tracing::warn!(engine = %name, error = %e, "Docker disk usage refresh failed; serving the previous result");
+                }
+                failing = true;
+                interval.min(DISK_USAGE_RETRY)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_usage_requests_by_version() {
+        assert_eq!(disk_usage_path(ApiVersion::new(1, 41)), "/v1.41/system/df");
+        assert_eq!(
+            disk_usage_path(ApiVersion::new(1, 44)),
+            "/v1.44/system/df?type=volume"
+        );
+        assert_eq!(
+            disk_usage_path(ApiVersion::new(1, 52)),
+            "/v1.52/system/df?type=volume&verbose=true"
+        );
+    }
+}
