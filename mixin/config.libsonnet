@@ -75,9 +75,27 @@
     // When set (e.g. '2s'), replaces every `for` above: for end-to-end tests.
     forOverride: null,
 
-    // Links. `runbook_url` of an alert is runbookURL + '#' + lower-case alert name.
-    runbookURL: 'docs/runbook.md',
-    checksURL: 'docs/checks.md',
+    // Links. The exporter serves its documentation as HTML: /docs/runbook (one section
+    // per alert, anchored by its name) and /docs/checks (one section per check id). The
+    // alerts link to the exporter their series came from, whose address is `instance` in
+    // a direct scrape: `runbook_url` is runbookURL + '#' + the alert name, and the check
+    // alerts' `check_url` is checksURL + '#' + the check id. In /probe jobs `instance` is
+    // relabelled to the probed server (deploy/prometheus-probe.example.yml): there, set
+    // docsURL to the exporter's address (e.g. 'http://persistence_exporter:9631/docs').
+    // To link to another copy of the Markdown instead (a wiki, the repository), set
+    // runbookURL / checksURL, e.g. 'https://git.example.org/pe/blob/main/docs/runbook.md',
+    // and runbookAnchorLowercase: true for GitHub-style (lower-case) heading anchors.
+    docsURL: 'http://{{ $labels.instance }}/docs',
+    runbookURL: self.docsURL + '/runbook',
+    runbookAnchorLowercase: false,
+    checksURL: self.docsURL + '/checks',
+    // Alerts whose series have no `instance` label (absent()): their runbook_url cannot
+    // name an exporter, so it is this one, + '#' + the lower-case alert name.
+    alertsWithoutInstance: ['PersistenceExporterAbsent'],
+    runbookURLWithoutInstance: 'docs/runbook.md',
+    // Dashboards: Grafana cannot put a series' labels into a dashboard link, so the
+    // links use the dashboards' `instance` variable (the exporter picked at the top).
+    dashboardDocsURL: 'http://${instance}/docs',
     // Grafana: where the dashboards live, for the `dashboard_url`-style links in docs
     // (the dashboards link to each other by tag) and their stable uids.
     grafanaURL: '',

@@ -259,6 +259,19 @@ Exit codes:
   3  A Redis, PostgreSQL or Docker target could not be reached (the others
      answered): its checks are UNKNOWN, so the audit is incomplete.";
 
+/// The exit codes of `verify`, printed by `verify --help` (and listed in docs/verify.md).
+pub const VERIFY_EXIT_CODES: &str = "\
+Exit codes:
+  0  At least one target was tested, and every tested target passed (skipped
+     targets are listed).
+  1  A target lost its marker, or its re-created server did not come up.
+  2  Usage or configuration error, no --confirm, the Docker Engine cannot be
+     reached, a target could not be tested, a target named with --target was
+     skipped, or nothing was tested.
+
+--confirm has no environment variable, on purpose: restarting containers is
+always asked for on the command line.";
+
 /// Subcommands.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
@@ -272,6 +285,7 @@ pub enum Command {
     /// user's containers, so it needs `--confirm`; a failed test is rolled back. Exit 0
     /// every target passed, 1 a target lost its marker, 2 usage/config error or it could
     /// not run. See docs/verify.md.
+    #[command(after_help = VERIFY_EXIT_CODES)]
     Verify(VerifyArgs),
 }
 
@@ -316,7 +330,8 @@ pub struct VerifyArgs {
     )]
     pub target: Vec<String>,
     /// Really restart/re-create the containers. Without it `verify` prints its plan and
-    /// exits 2 without touching anything. Deliberately a flag only (no env var).
+    /// exits 2 without touching anything. Deliberately a flag only: no environment
+    /// variable, so that a variable left in the environment cannot restart containers.
     #[arg(long = "confirm")]
     pub confirm: bool,
 }
@@ -337,11 +352,19 @@ pub enum OutputFormat {
 #[derive(Clone, Debug, clap::Args)]
 pub struct CheckArgs {
     /// Report format.
-    #[arg(long = "output", value_enum, default_value = "table")]
+    #[arg(
+        long = "output",
+        env = "PERSISTENCE_EXPORTER_CHECK_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
     pub output: OutputFormat,
     /// Exit 1 when a check is unknown, not only when one fails (an unreachable target
     /// exits 3 without it).
-    #[arg(long = "fail-on-unknown")]
+    #[arg(
+        long = "fail-on-unknown",
+        env = "PERSISTENCE_EXPORTER_CHECK_FAIL_ON_UNKNOWN"
+    )]
     pub fail_on_unknown: bool,
 }
 
@@ -359,6 +382,33 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_has_an_env_var_except_confirm() {
+        let root = Cli::command();
+        let mut commands = vec![root.clone()];
+        commands.extend(root.get_subcommands().cloned());
+        let mut missing = Vec::new();
+        for cmd in &commands {
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if ["help", "version", "confirm"].contains(&long) {
+                    continue;
+                }
+                match arg.get_env().and_then(|e| e.to_str()) {
+                    Some(env) if env.starts_with("PERSISTENCE_EXPORTER_") => {}
+                    _ => missing.push(format!("{} --{long}", cmd.get_name())),
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without an env var: {missing:?}");
+        let verify = root.find_subcommand("verify").unwrap();
+        let confirm = verify
+            .get_arguments()
+            .find(|a| a.get_long() == Some("confirm"))
+            .unwrap();
+        assert!(confirm.get_env().is_none());
     }
 
     #[test]

@@ -186,36 +186,27 @@ impl Visit for JsonVisitor {
     }
 }
 
-/// The Redis, PostgreSQL and Docker targets when they are the built-in defaults (nothing
-/// configured), else `None`. Compares with the `config::DEFAULT_*` values.
-// TODO(lead): once `config::Settings` records that the defaults were used, read that here.
-pub fn default_targets(settings: &crate::config::Settings) -> Option<[String; 3]> {
-    use crate::config::{DEFAULT_DOCKER_HOST, DEFAULT_POSTGRES_DSN, DEFAULT_REDIS_ADDR};
-    let [redis] = settings.redis.as_slice() else {
-        return None;
-    };
-    let [postgres] = settings.postgres.as_slice() else {
-        return None;
-    };
-    let docker = settings.docker.as_ref()?;
-    let default = redis.url.trim_end_matches('/') == DEFAULT_REDIS_ADDR
-        && postgres.dsn == DEFAULT_POSTGRES_DSN
-        && docker.host == DEFAULT_DOCKER_HOST;
-    default.then(|| [redis.url.clone(), postgres.dsn.clone(), docker.host.clone()])
-}
-
-/// At start-up: says at info when the targets are the built-in defaults, and how to choose
-/// others.
+/// At start-up: says at info when the targets are the built-in defaults (read from
+/// [`crate::config::Settings::defaults_used`]), and how to choose others.
 pub fn log_default_targets(settings: &crate::config::Settings) {
-    if let Some([redis, postgres, docker]) = default_targets(settings) {
-        tracing::info!(
-            redis = %redis,
-            postgres = %postgres,
-            docker = %docker,
-            change_with = "--redis.addr, --postgres.dsn, --docker.host or --config.file",
-            "No target configured: watching the built-in default targets"
-        );
+    use crate::config::DefaultKind;
+    if settings.defaults_used.is_empty() {
+        return;
     }
+    let address = |kind: DefaultKind| {
+        settings
+            .defaults_used
+            .iter()
+            .find(|d| d.kind == kind)
+            .map(|d| d.address.as_str())
+    };
+    tracing::info!(
+        redis = address(DefaultKind::Redis),
+        postgres = address(DefaultKind::Postgres),
+        docker = address(DefaultKind::Docker),
+        change_with = "--redis.addr, --postgres.dsn, --docker.host or --config.file",
+        "No target configured: watching the built-in default targets"
+    );
 }
 
 /// Quotes a logfmt value when it needs it.
@@ -244,40 +235,15 @@ fn rfc3339_now() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_millis())
-}
-
-/// Formats a Unix time as RFC 3339 UTC (civil-from-days, proleptic Gregorian).
-pub fn rfc3339(secs: i64, millis: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    crate::clock::rfc3339(
+        i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        now.subsec_millis(),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_962_454, 12), "2026-11-29T14:27:34.012Z");
-        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn quotes_only_when_needed() {

@@ -231,7 +231,7 @@ fn target_heading(t: &TargetState) -> String {
 
 /// Date and time in UTC, `2026-11-30 11:47:32 UTC`.
 fn utc(at: f64) -> String {
-    let stamp = crate::logging::rfc3339(at as i64, 0);
+    let stamp = crate::clock::rfc3339(at as i64, 0);
     let stamp = stamp.strip_suffix(".000Z").unwrap_or(&stamp);
     format!("{} UTC", stamp.replacen('T', " ", 1))
 }

@@ -1,7 +1,7 @@
 // Every alert rule file. Each *.libsonnet adds `prometheusAlertFiles['<file>.yml']`
 // (rendered to alerts/<file>.yml by scripts/mixin); this file finishes the rules:
 //   - `for` from _config.alertFor (or _config.forOverride, for tests);
-//   - `runbook_url` = _config.runbookURL + '#' + lower-case alert name.
+//   - `runbook_url` = _config.runbookURL + '#' + the alert name (lib/utils.libsonnet).
 // Adding an alert = one entry in a `rules` list below (plus its row in
 // alerts/README.md, its runbook section, its unit test and its `for` in config).
 local u = import '../lib/utils.libsonnet';

@@ -31,7 +31,8 @@ local u = import '../lib/utils.libsonnet';
         labels: { severity: severity },
         annotations: {
           summary: summary,
-          description: 'Check {{ $labels.check }} on {{ $labels.target }} is failing: expected {{ $labels.expected }}, observed ' + observed + '.' + tail,
+          description: 'Check {{ $labels.check }} on {{ $labels.target }} is failing: expected {{ $labels.expected }}, observed ' + observed + '.' + tail + ' What it protects and how to fix it: ' + u.checkURL(c),
+          check_url: u.checkURL(c),
         },
       },
       groups+: [{
@@ -59,7 +60,8 @@ local u = import '../lib/utils.libsonnet';
               summary: 'Persistence check {{ $labels.check }} cannot be evaluated on {{ $labels.target }}',
               description: 'Check {{ $labels.check }} on {{ $labels.target }} cannot be evaluated (reason: {{ with ' +
                            u.printfQuery(c, 'persistence_check_unknown', ['instance', 'target', 'check']) +
-                           ' | query }}{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.reason }}{{ end }}{{ end }}). Nobody knows whether this requirement holds.',
+                           ' | query }}{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.reason }}{{ end }}{{ end }}). Nobody knows whether this requirement holds. The check and what it needs: ' + u.checkURL(c),
+              check_url: u.checkURL(c),
             },
           },
         ],

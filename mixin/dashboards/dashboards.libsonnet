@@ -7,7 +7,8 @@
 //   - `by (` / `on(` gain the cluster label, so equal target names in two clusters stay
 //     apart;
 //   - the `job` variable lists only jobs matching _config.persistenceMetricsSelector;
-//   - uids, tags and the runbook / check-reference links from _config.
+//   - uids, tags and the runbook / check-reference links (_config.dashboardDocsURL: the
+//     pages the exporter of the `instance` variable serves).
 local sources = {
   'persistence-overview.json': import 'persistence-overview.json',
   'postgres.json': import 'postgres.json',
@@ -77,8 +78,8 @@ local sources = {
   },
 
   local fixLink(l) =
-    if std.objectHas(l, 'url') && l.url == 'docs/runbook.md' then l { url: c.runbookURL }
-    else if std.objectHas(l, 'url') && l.url == 'docs/checks.md' then l { url: c.checksURL }
+    if std.objectHas(l, 'url') && l.url == 'docs/runbook.md' then l { url: c.dashboardDocsURL + '/runbook' }
+    else if std.objectHas(l, 'url') && l.url == 'docs/checks.md' then l { url: c.dashboardDocsURL + '/checks' }
     else if l.type == 'dashboards' then l { tags: c.dashboardTags }
     else l,
 

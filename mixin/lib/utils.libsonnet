@@ -1,7 +1,14 @@
 // Helpers shared by the alert files.
 {
-  // `runbook_url` of an alert: the runbook section named after it.
-  runbook(c, alert):: c.runbookURL + '#' + std.asciiLower(alert),
+  // `runbook_url` of an alert: the runbook section named after it (on the exporter that
+  // serves it, _config.runbookURL; a fixed URL for alerts without `instance`).
+  runbook(c, alert)::
+    if std.member(c.alertsWithoutInstance, alert)
+    then c.runbookURLWithoutInstance + '#' + std.asciiLower(alert)
+    else c.runbookURL + '#' + (if c.runbookAnchorLowercase then std.asciiLower(alert) else alert),
+
+  // `check_url` of a check alert: the check's section of the checks reference.
+  checkURL(c):: c.checksURL + '#{{ $labels.check }}',
 
   // A Go-template query for an annotation, matching the alert's own series by these
   // labels (and the cluster label, empty when the series have none):

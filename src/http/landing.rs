@@ -10,7 +10,7 @@ use crate::checks::{CheckResult, Status, Summary};
 use crate::clock::unix_seconds;
 use crate::collectors::Kind;
 use crate::config::profile::Severity;
-use crate::config::{DEFAULT_POSTGRES_DSN, DEFAULT_REDIS_ADDR, Settings};
+use crate::config::{DefaultKind, Settings};
 use crate::outcome::TargetOutcome;
 use crate::outcome::view::{declared_not_in_container, target_views_declared};
 use bytes::Bytes;
@@ -88,9 +88,7 @@ pub(super) async fn handle(
 
 /// A point in time as `2025-06-01 12:00:03 UTC`.
 pub fn utc(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .format("%Y-%m-%d %H:%M:%S UTC")
-        .to_string()
+    crate::clock::utc(t)
 }
 
 /// `3s ago` (0 when `t` is in the future).
@@ -100,27 +98,34 @@ fn age(now: SystemTime, t: SystemTime) -> String {
 }
 
 /// When the targets are the built-in defaults (nothing configured), what the page says
-/// about it; `None` otherwise. Detected from the target addresses.
+/// about it; `None` otherwise. Read from [`Settings::defaults_used`].
 pub fn defaults_note(settings: &Settings) -> Option<String> {
-    let redis_default = matches!(settings.redis.as_slice(),
-        [r] if r.url.trim_end_matches('/') == DEFAULT_REDIS_ADDR);
-    let pg_default = matches!(settings.postgres.as_slice(), [p] if p.dsn == DEFAULT_POSTGRES_DSN);
-    if !(redis_default && pg_default) {
+    if settings.defaults_used.is_empty() {
         return None;
     }
-    let docker = settings
-        .docker
-        .as_ref()
-        .map(|d| format!(" and the Docker Engine at <code>{}</code>", escape(&d.host)))
-        .unwrap_or_default();
+    let parts: Vec<String> = settings
+        .defaults_used
+        .iter()
+        .map(|d| {
+            let system = match d.kind {
+                DefaultKind::Redis => "Redis",
+                DefaultKind::Postgres => "PostgreSQL",
+                DefaultKind::Docker => "the Docker Engine",
+            };
+            format!("{system} at <code>{}</code>", escape(&d.address))
+        })
+        .collect();
+    let listed = match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
     Some(format!(
-        "Nothing is configured: these are the built-in default targets, Redis at \
-         <code>{}</code>, PostgreSQL at <code>{}</code>{docker}. To watch your own servers, \
-         start the exporter with <code>--redis.addr</code>, <code>--postgres.dsn</code> and \
-         <code>--docker.host</code> (or their <code>PERSISTENCE_EXPORTER_*</code> environment \
-         variables), or with a configuration file: <code>--config.file</code>.",
-        escape(DEFAULT_REDIS_ADDR),
-        escape(DEFAULT_POSTGRES_DSN),
+        "Nothing is configured: these are the built-in default targets, {listed}. To watch \
+         your own servers, start the exporter with <code>--redis.addr</code>, \
+         <code>--postgres.dsn</code> and <code>--docker.host</code> (or their \
+         <code>PERSISTENCE_EXPORTER_*</code> environment variables), or with a configuration \
+         file: <code>--config.file</code>."
     ))
 }
 
@@ -549,6 +554,27 @@ mod tests {
         assert!(html.contains("id=\"defaults\""));
         assert!(html.contains("Nothing collected yet"));
         assert!(defaults_note(&settings(&["--redis.addr", "redis://127.0.0.1:7001"])).is_none());
+        // Every default in use is named, the Docker Engine included.
+        assert!(
+            note.contains("Redis at <code>redis://localhost:6379</code>"),
+            "{note}"
+        );
+        assert!(note.contains("and the Docker Engine at <code>"), "{note}");
+    }
+
+    #[test]
+    fn defaults_configured_by_hand_are_not_called_defaults() {
+        // The same addresses as the built-in defaults, but chosen: no note.
+        let s = settings(&[
+            "--redis.addr",
+            "redis://localhost:6379",
+            "--postgres.dsn",
+            "postgresql://postgres@localhost:5432/postgres",
+            "--docker.host",
+            "unix:///var/run/docker.sock",
+        ]);
+        assert!(s.defaults_used.is_empty());
+        assert!(defaults_note(&s).is_none());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! One read-only pass first, like `check`: every target is scraped once, its container is
 //! found the same way the exporter finds it (`container:` or automatic matching), and the
-//! mount holding its data directory is named. That pass gives the plan, printed before
+//! mount holding its data directory is named — both read from the scrape's
+//! [`crate::outcome::view`], the one join of targets with containers. That pass gives the
+//! plan, printed before
 //! anything is touched, and the `check` results of the report. Then, only with
 //! `--confirm`, one target at a time ([`run::test_target`]): write a marker, re-create or
 //! restart the container, wait until the server answers and has loaded, read the marker,
@@ -17,10 +19,10 @@ mod run;
 
 use crate::checks::CheckResult;
 use crate::cli::{VerifyArgs, VerifyMode};
-use crate::collectors::docker::{ContainerInfo, DataDirSource, DataMount, MountType, data_mount};
-use crate::collectors::redis::ConfigState;
+use crate::collectors::docker::{DataMount, MountType};
 use crate::collectors::{Kind, Snapshot};
 use crate::config::{DEFAULT_DOCKER_HOST, DockerTarget, Settings};
+use crate::outcome::view::{DataLocation, ScrapeView, TargetView};
 pub use marker::{PG_TABLE, REDIS_KEY_PREFIX};
 use recreate::Docker;
 use serde::Serialize;
@@ -258,48 +260,43 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
     let scrape = scraper
         .scrape(Instant::now() + settings.scrape_timeout)
         .await;
-    let checks: Vec<CheckResult> = crate::checks::evaluate_scrape(
-        &crate::outcome::view::target_views(&scrape.outcomes),
-        &settings.profiles(),
-        started,
-    )
-    .into_iter()
-    .filter(|c| selected(&c.target))
-    .collect();
+    // One join of targets with their containers and data mounts, shared with `check`.
+    let view = ScrapeView::with_settings(&scrape, &settings);
+    let checks: Vec<CheckResult> =
+        crate::checks::evaluate_scrape(&view.targets, &settings.profiles(), started)
+            .into_iter()
+            .filter(|c| selected(&c.target))
+            .collect();
     // The collectors (and the log followers the Docker one starts) are not needed again.
     drop(scraper);
-    let containers = match scrape
+    match scrape
         .outcomes
         .iter()
         .find(|o| o.kind == Kind::Docker)
         .map(|o| &o.result)
     {
-        Some(Ok(Snapshot::Docker(d))) => d.containers.clone(),
+        Some(Ok(Snapshot::Docker(_))) => {}
         Some(Err(e)) => return Err(VerifyError::EngineScrape(e.clone())),
         _ => return Err(VerifyError::NoEngine),
-    };
+    }
 
     let mut steps = Vec::new();
-    for o in scrape.outcomes.iter().filter(|o| selected(&o.target)) {
-        let server = match o.kind {
+    for t in view.targets.iter().filter(|t| selected(t.target())) {
+        let server = match t.kind() {
             Kind::Redis => settings
                 .redis
                 .iter()
-                .find(|t| t.name == o.target)
+                .find(|r| r.name == t.target())
                 .map(marker::Server::Redis),
             Kind::Postgres => settings
                 .postgres
                 .iter()
-                .find(|t| t.name == o.target)
+                .find(|p| p.name == t.target())
                 .map(marker::Server::Postgres),
             Kind::Docker => None,
         };
         let Some(server) = server else { continue };
-        let found = containers
-            .iter()
-            .find(|c| c.target == o.target)
-            .map(|c| &c.container);
-        steps.push(plan_target(&docker, args.mode, server, o, found).await);
+        steps.push(plan_target(&docker, args.mode, server, t).await);
     }
     eprint!("{}", plan_text(&steps, args));
     if !args.confirm {
@@ -340,7 +337,7 @@ async fn verify(settings: &Settings, args: &VerifyArgs) -> Result<(Report, u8), 
     watcher.abort();
     let code = exit_code(&rows, &args.target);
     let report = Report {
-        time: crate::logging::rfc3339(started as i64, 0),
+        time: crate::clock::rfc3339(started as i64, 0),
         version: crate::VERSION.to_string(),
         engine_version: docker.server_version.clone(),
         api_version: docker.api.to_string(),
@@ -369,48 +366,39 @@ pub fn exit_code(rows: &[Row], named: &[String]) -> u8 {
     }
 }
 
-/// Finds the target's container, its data mount and image; decides whether it can be
-/// tested. Read-only.
+/// Reads the target's container and data mount from the scrape's view, inspects the
+/// container and its image; decides whether it can be tested. Read-only.
 async fn plan_target<'a>(
     docker: &Docker,
     mode: VerifyMode,
     server: marker::Server<'a>,
-    outcome: &crate::outcome::TargetOutcome,
-    found: Option<&ContainerInfo>,
+    target: &TargetView<'_>,
 ) -> Step<'a> {
-    let mut row = Row::new(&outcome.target, outcome.kind, mode);
-    let snapshot = match &outcome.result {
-        Ok(s) => s,
-        Err(e) => {
+    let mut row = Row::new(target.target(), target.kind(), mode);
+    if let Err(e) = &target.outcome.result {
+        return Step::done(row.done(
+            Verdict::Error,
+            format!("the server does not answer, nothing was touched: {e}"),
+        ));
+    }
+    let (info, mount) = match &target.data {
+        DataLocation::Found { container, mount } => (&container.container, mount.clone()),
+        DataLocation::NotInContainer => {
             return Step::done(row.done(
-                Verdict::Error,
-                format!("the server does not answer, nothing was touched: {e}"),
+                Verdict::Skipped,
+                "declared not to run in a container (`in_container: false`): there is no \
+                 container to re-create",
+            ));
+        }
+        DataLocation::Unknown(_) | DataLocation::NotApplicable => {
+            return Step::done(row.done(
+                Verdict::Skipped,
+                "not in a Docker container the exporter can find (not running in Docker, several \
+                 candidates, or stopped); set `container:` in its configuration",
             ));
         }
     };
-    let Some(info) = found else {
-        return Step::done(row.done(
-            Verdict::Skipped,
-            "not in a Docker container the exporter can find (not running in Docker, several \
-             candidates, or stopped); set `container:` in its configuration",
-        ));
-    };
     row.container = info.name.clone();
-    let (dir, source) = match snapshot {
-        Snapshot::Redis(r) => (
-            match &r.config {
-                ConfigState::Readable(m) => m.get("dir").cloned(),
-                ConfigState::Refused(_) => None,
-            },
-            DataDirSource::Redis,
-        ),
-        Snapshot::Postgres(p) => (
-            p.info("data_directory").map(str::to_string),
-            DataDirSource::Postgres,
-        ),
-        Snapshot::Docker(_) => (None, DataDirSource::Redis),
-    };
-    let mount = data_mount(dir.as_deref(), source, info);
     row.data_dir = mount.path.clone();
     row.data_mount = mount_text(&mount);
     if !info.running {

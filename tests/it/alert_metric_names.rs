@@ -6,8 +6,9 @@
 //!   that names a metric we do not export fails the build;
 //! - `rate()`/`increase()` only see counters and `delta()`/`deriv()`/`predict_linear()`
 //!   only gauges, by the exporter's own `# TYPE` lines;
-//! - the conventions: names, `severity`, annotations, `runbook_url` anchors that exist in
-//!   `docs/runbook.md`, a row with the same `for` in `alerts/README.md`, and a unit test
+//! - the conventions: names, `severity`, annotations, `runbook_url` pointing at the
+//!   exporter's `/docs/runbook#<AlertName>` (anchors that exist in `docs/runbook.md`), the
+//!   check alerts' `check_url` at `/docs/checks#<check>`, a row with the same `for` in `alerts/README.md`, and a unit test
 //!   in `alerts/tests/` that makes each alert fire and one that keeps it silent.
 
 use crate::common;
@@ -172,7 +173,29 @@ fn rules_follow_the_conventions() {
                 problems.push(format!("{a}: no {key} annotation"));
             }
         }
-        let want = format!("docs/runbook.md#{}", a.to_lowercase());
+        // The runbook page the exporter the alert is about serves; the one alert without an
+        // `instance` label (absent()) links to the repository's file.
+        let want = if a == "PersistenceExporterAbsent" {
+            format!("docs/runbook.md#{}", a.to_lowercase())
+        } else {
+            format!("http://{{{{ $labels.instance }}}}/docs/runbook#{a}")
+        };
+        if a.starts_with("PersistenceCheck") {
+            let check = "http://{{ $labels.instance }}/docs/checks#{{ $labels.check }}";
+            if r.annotations.get("check_url").map(String::as_str) != Some(check) {
+                problems.push(format!(
+                    "{a}: check_url {:?}, want {check}",
+                    r.annotations.get("check_url")
+                ));
+            }
+            if !r
+                .annotations
+                .get("description")
+                .is_some_and(|d| d.contains(check))
+            {
+                problems.push(format!("{a}: the description does not link {check}"));
+            }
+        }
         if r.annotations.get("runbook_url") != Some(&want) {
             problems.push(format!(
                 "{a}: runbook_url {:?}, want {want}",

@@ -442,16 +442,29 @@ async fn appendonly_no_pages_and_config_set_appendonly_yes_resolves() {
         Some(
             format!(
                 "Check redis_aof_enabled on {target} is failing: expected yes, observed no. \
-                 Data written to this target is not safe."
+                 Data written to this target is not safe. What it protects and how to fix it: \
+                 http://{instance}/docs/checks#redis_aof_enabled"
             )
             .as_str()
         ),
         "{ann:#}"
     );
-    assert_eq!(
-        ann["runbook_url"].as_str(),
-        Some("docs/runbook.md#persistencecheckfailingcritical")
-    );
+    // The links point at the pages the exporter itself serves, at the right anchors.
+    let runbook_url = format!("http://{instance}/docs/runbook#PersistenceCheckFailingCritical");
+    let check_url = format!("http://{instance}/docs/checks#redis_aof_enabled");
+    assert_eq!(ann["runbook_url"].as_str(), Some(runbook_url.as_str()));
+    assert_eq!(ann["check_url"].as_str(), Some(check_url.as_str()));
+    for (path, anchor) in [
+        ("/docs/runbook", "PersistenceCheckFailingCritical"),
+        ("/docs/checks", "redis_aof_enabled"),
+    ] {
+        let page = common::http_get(exporter.addr, path, &[]).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.body.contains(&format!("id=\"{anchor}\"")),
+            "{path}#{anchor}"
+        );
+    }
     assert_eq!(n.body["receiver"].as_str(), Some("page"));
 
     // Fix it at runtime.

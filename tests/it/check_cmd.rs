@@ -23,6 +23,8 @@ fn bin() -> Command {
         "PERSISTENCE_EXPORTER_DOCKER_HOST",
         "PERSISTENCE_EXPORTER_LOG_FORMAT",
         "PERSISTENCE_EXPORTER_LOG_LEVEL",
+        "PERSISTENCE_EXPORTER_CHECK_OUTPUT",
+        "PERSISTENCE_EXPORTER_CHECK_FAIL_ON_UNKNOWN",
     ] {
         c.env_remove(v);
     }
@@ -73,6 +75,32 @@ fn defaults_with_nothing_listening_never_exit_0() {
     // With --fail-on-unknown it stays 1, as documented.
     let (code, _, _) = check(&["--fail-on-unknown"]);
     assert_eq!(code, Some(1));
+}
+
+#[test]
+fn check_flags_have_env_vars() {
+    let dead = dead_redis();
+    let run = |envs: &[(&str, &str)]| {
+        let out = bin()
+            .arg("check")
+            .args(["--redis.addr", &dead, "--docker.host", DOCKER])
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // An unreachable target while Docker answers: 3, or 1 with fail-on-unknown.
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(3), "{out}");
+    let (code, out) = run(&[("PERSISTENCE_EXPORTER_CHECK_FAIL_ON_UNKNOWN", "true")]);
+    assert_eq!(code, Some(1), "{out}");
+    let (_, out) = run(&[("PERSISTENCE_EXPORTER_CHECK_OUTPUT", "json")]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(doc["summary"]["unknown"].as_u64().unwrap() > 0, "{doc:#}");
 }
 
 #[test]
@@ -181,7 +209,7 @@ fn redis_up_postgres_down_exits_3_and_the_report_shows_both() {
         "{md}"
     );
     assert!(
-        md.contains("| Append-only file (appendonly) | ✅ PASS | yes | yes | warning | [`redis_aof_enabled`](docs/checks.md#redis_aof_enabled) |"),
+        md.contains("| Append-only file (appendonly) | ✅ PASS | = yes | yes | warning | [`redis_aof_enabled`](docs/checks.md#redis_aof_enabled) |"),
         "{md}"
     );
     assert!(md.contains("| fsync | ❔ UNKNOWN |"), "{md}");
@@ -211,6 +239,22 @@ fn check_help_lists_the_check_flags_and_the_exit_codes_only() {
         "--profile",
         "Exit codes:",
         "  3  ",
+        "[env: PERSISTENCE_EXPORTER_CHECK_OUTPUT=]",
+        "[env: PERSISTENCE_EXPORTER_CHECK_FAIL_ON_UNKNOWN=]",
+    ] {
+        assert!(help.contains(present), "{present} missing:\n{help}");
+    }
+    // `verify --help` lists its exit codes the same way, and says why --confirm has no
+    // environment variable.
+    let out = bin().args(["verify", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for present in [
+        "Exit codes:",
+        "  0  ",
+        "  1  ",
+        "  2  ",
+        "--confirm has no environment variable",
     ] {
         assert!(help.contains(present), "{present} missing:\n{help}");
     }

@@ -8,7 +8,7 @@
 //!   cluster, job and instance, every selector filtered by `$cluster`, `$job` and
 //!   `$instance`, every panel with a
 //!   title, a unit, thresholds and at least one target, unique panel ids, panels that do
-//!   not overlap, links to `docs/runbook.md` and `docs/checks.md`;
+//!   not overlap, links to the exporter's `/docs/runbook` and `/docs/checks`;
 //! - live: a real Prometheus (Debian `prometheus`) scrapes the in-process exporter every
 //!   2 s while it watches a well-configured Redis, a misconfigured one, a Redis in a
 //!   container on a named volume, a Redis that is down, a PostgreSQL with
@@ -336,7 +336,11 @@ fn the_lint_catches_what_it_should() {
             "variable cluster must be",
             Box::new(|j| j["templating"]["list"][1]["allValue"] = json!("")),
         ),
-        ("docs/runbook.md", Box::new(|j| j["links"] = json!([]))),
+        ("/docs/runbook", Box::new(|j| j["links"] = json!([]))),
+        (
+            "/docs/checks",
+            Box::new(|j| j["links"][1]["url"] = json!("docs/checks.md")),
+        ),
         (
             "overlaps",
             Box::new(|j| j["panels"][1]["gridPos"] = j["panels"][0]["gridPos"].clone()),

@@ -654,3 +654,32 @@ async fn compose_style_container_keeps_network_port_and_labels() {
     drop(redis);
     drop((net, vol));
 }
+
+/// A Redis declared not to run in a container (`in_container: false`) is skipped with
+/// that reason, read from the same view as `check`, and nothing is touched: exit 2 (nothing
+/// passed), never 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_declared_outside_containers_is_skipped_with_that_reason() {
+    let redis = common::redis::RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_cfg(
+        dir.path(),
+        &format!(
+            "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: host-redis\n    addr: {}\n    in_container: false\n",
+            redis.url()
+        ),
+    );
+    let run = blocking(|| verify(&cfg, &["--confirm", "--output", "json"]));
+    assert_eq!(run.code, Some(2), "{run}");
+    let doc = run.json();
+    let r = row(&doc, "host-redis");
+    assert_eq!(r["status"], "SKIPPED", "{doc:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("declared not to run in a container"),
+        "{doc:#}"
+    );
+    assert_eq!(r["container"], "", "{doc:#}");
+}

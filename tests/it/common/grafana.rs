@@ -4,7 +4,7 @@
 //! `job`/`instance`/`target` query variables chained by job and instance, every selector
 //! filtered by `$job` and `$instance`, every panel with a title, a unit, thresholds and at
 //! least one target, unique panel ids, panels that do not overlap, links to
-//! `docs/runbook.md` and `docs/checks.md`), and the JSON walkers they are written with.
+//! the exporter's `/docs/runbook` and `/docs/checks`), and the JSON walkers they are written with.
 
 use super::promql::selectors;
 use serde_json::{Value, json};
@@ -244,16 +244,21 @@ pub fn lint(d: &Dashboard, expected_uid: Option<&str>) -> Vec<String> {
         None => p("no `cluster` variable".into()),
     }
 
-    // Links to the runbook and the check reference, which exist in the repository.
+    // Links to the runbook and the check reference the exporter serves (from these files
+    // of the repository), on the exporter of the `instance` variable.
     let links: Vec<&str> = j["links"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|l| l["url"].as_str())
         .collect();
-    for doc in ["docs/runbook.md", "docs/checks.md"] {
-        if !links.iter().any(|u| u.ends_with(doc)) {
-            p(format!("no dashboard link to {doc}"));
+    for (page, doc) in [
+        ("/docs/runbook", "docs/runbook.md"),
+        ("/docs/checks", "docs/checks.md"),
+    ] {
+        let want = format!("http://${{instance}}{page}");
+        if !links.contains(&want.as_str()) {
+            p(format!("no dashboard link to {want}"));
         }
         if !repo().join(doc).exists() {
             p(format!("{doc} does not exist"));
