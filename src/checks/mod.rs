@@ -367,19 +367,7 @@ mod fixtures {
         fs: Option<&FsCapacity>,
         profile: &str,
     ) -> Vec<CheckResult> {
-        // Restarts tracked since a day ago, none observed.
-        let restart = crate::restarts::RestartStatus {
-            since: NOW - 86_400.0,
-            restarts_total: 0,
-            data_lost_total: 0,
-            last_restart_at: None,
-            last_loss: None,
-            recovered_ratio: None,
-            canary_loss_seconds: None,
-            identity_unknown: None,
-            pending: false,
-            canary: None,
-        };
+        let restart = quiet_restarts();
         let input = Input {
             target: "t",
             facts,
@@ -390,6 +378,22 @@ mod fixtures {
             restart: Some(&restart),
         };
         evaluate(&input, &Profile::load(profile).unwrap())
+    }
+
+    /// Restarts tracked since a day ago, none observed.
+    pub(crate) fn quiet_restarts() -> crate::restarts::RestartStatus {
+        crate::restarts::RestartStatus {
+            since: NOW - 86_400.0,
+            restarts_total: 0,
+            data_lost_total: 0,
+            last_restart_at: None,
+            last_loss: None,
+            recovered_ratio: None,
+            canary_loss_seconds: None,
+            identity_unknown: None,
+            pending: false,
+            canary: None,
+        }
     }
 
     /// The failing checks with their severities.
@@ -491,7 +495,7 @@ mod tests {
             volumes_filesystem: None,
             not_in_container: true,
             now: NOW,
-            restart: None,
+            restart: Some(&super::fixtures::quiet_restarts()),
         };
         let r = evaluate(&input, &Profile::load("durable").unwrap());
         let na: Vec<CheckId> = r

@@ -28,7 +28,9 @@ pub(super) fn window_seconds(expect: &str) -> Result<f64, String> {
 /// Evaluates a restart check.
 pub(super) fn check(spec: &CheckSpec, s: Option<&RestartStatus>, now: f64) -> Eval {
     let Some(s) = s else {
-        return Eval::unknown("restarts are not tracked for this target (/probe targets)");
+        // A /probe target is collected once per request, with no history: no restart can
+        // be observed, so the check does not apply (N/A, not unknown: not an alert).
+        return Eval::not_applicable("restarts are not tracked for /probe targets");
     };
     let window = match window_seconds(&spec.expect) {
         Ok(w) => w,
@@ -114,6 +116,16 @@ mod tests {
     }
 
     #[test]
+    fn untracked_targets_are_not_applicable() {
+        let e = check(&spec("no loss within 24h"), None, NOW);
+        assert!(
+            matches!(e.status, Status::NotApplicable(_)),
+            "{:?}",
+            e.status
+        );
+    }
+
+    #[test]
     fn pass_before_any_restart_says_since_when() {
         let e = check(&spec("no loss within 24h"), Some(&status()), NOW);
         assert_eq!(e.status, Status::Pass);
@@ -149,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_when_blind_pending_or_untracked() {
+    fn unknown_when_blind_or_pending() {
         let blind = RestartStatus {
             identity_unknown: Some("no privilege".into()),
             ..status()
@@ -165,10 +177,6 @@ mod tests {
         };
         assert!(matches!(
             check(&spec("24h"), Some(&pending), NOW).status,
-            Status::Unknown(_)
-        ));
-        assert!(matches!(
-            check(&spec("24h"), None, NOW).status,
             Status::Unknown(_)
         ));
         assert!(matches!(
