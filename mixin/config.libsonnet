@@ -40,6 +40,7 @@
     postgresRestartWindow: '15m',  // PostgresRestarted: changes() window (no `for`)
     postgresArchiverFailedWindow: '10m',  // PostgresWalArchivingFailing: increase() window
     redisEvictionWindow: '10m',  // RedisEvictingPersistedKeys: increase() window
+    dataLostOnRestartWindow: '1h',  // PersistenceDataLostOnRestart: increase() window (no `for`)
     rateWindow: '5m',  // rate() window of PersistenceExporterScrapeErrors and PostgresSlowQueries
     dockerVolumeFilesystemFullRatio: 0.9,  // DockerVolumeFilesystemAlmostFull
     dockerVolumeFillingUpWindow: '6h',  // DockerVolumeFilesystemFillingUp: predict_linear window

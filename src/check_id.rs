@@ -80,6 +80,10 @@ check_ids! {
     RedisLastSaveAge => "redis_last_save_age",
     /// Free space under the data volume.
     DockerVolumeHeadroom => "docker_volume_headroom",
+    /// No data lost at an observed Redis restart.
+    RedisDataSurvivedRestart => "redis_data_survived_restart",
+    /// No data lost at an observed PostgreSQL restart.
+    PostgresDataSurvivedRestart => "postgres_data_survived_restart",
 }
 
 /// A string that is not a check id; its message names the id and the closest valid one.
@@ -173,7 +177,7 @@ mod tests {
             let back: CheckId = serde_json::from_str(&format!("\"{id}\"")).unwrap();
             assert_eq!(back, *id);
         }
-        assert_eq!(CheckId::ALL.len(), 24);
+        assert_eq!(CheckId::ALL.len(), 26);
     }
 
     #[test]

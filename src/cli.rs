@@ -213,6 +213,39 @@ pub struct Cli {
     /// How often the expensive `/system/df` disk-usage call refreshes volume sizes.
     #[arg(global = true, long = "docker.disk-usage-interval", env = "PERSISTENCE_EXPORTER_DOCKER_DISK_USAGE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub docker_disk_usage_interval: std::time::Duration,
+
+    // ---- Restart tracking and the write canary (see `config::restarts`) ----
+    /// JSON file in which each target's identity and last observations are kept, so that
+    /// a restart (or a re-created data directory) is still judged after the exporter
+    /// itself restarted. Optional; a corrupt file is logged and ignored.
+    #[arg(
+        global = true,
+        long = "state.file",
+        env = "PERSISTENCE_EXPORTER_STATE_FILE"
+    )]
+    pub state_file: Option<PathBuf>,
+
+    /// Write the canary key into every `--redis.addr` target (off by default: the only
+    /// write the exporter makes).
+    #[arg(
+        global = true,
+        long = "redis.canary",
+        env = "PERSISTENCE_EXPORTER_REDIS_CANARY"
+    )]
+    pub redis_canary: bool,
+
+    /// Upsert the canary row into every `--postgres.dsn` target (off by default: the only
+    /// write the exporter makes).
+    #[arg(
+        global = true,
+        long = "postgres.canary",
+        env = "PERSISTENCE_EXPORTER_POSTGRES_CANARY"
+    )]
+    pub postgres_canary: bool,
+
+    /// How often the canary of a flag target is written.
+    #[arg(global = true, long = "canary.interval", env = "PERSISTENCE_EXPORTER_CANARY_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub canary_interval: std::time::Duration,
 }
 
 /// The exit-code table, shown by `check --help` and kept equal to the

@@ -14,12 +14,14 @@
 //!    into `Settings`, including the web config and the profiles as data
 //!    ([`config::profile`]: which checks apply, what they expect, how severe a failure is).
 //! 2. **Collectors.** [`collectors`]: the only I/O toward the monitored systems. Each
-//!    returns a plain typed snapshot or a `CollectError`.
+//!    returns a plain typed snapshot or a `CollectError`. [`canary`]: the opt-in write
+//!    canary's background tasks (the only write the exporter makes).
 //! 3. **The outcome model.** [`outcome`]: a target's outcome, a scrape's report, the
 //!    failure counters, the reload status, and [`outcome::view`], the per-target view
 //!    that joins each outcome with what the Docker collector knows about it (where its
 //!    data lives, the volumes' filesystem, its slow-log source). The join is written
-//!    there once.
+//!    there once. [`restarts`]: restart tracking, observations in, restart verdicts out
+//!    (and the state file that keeps them across exporter restarts).
 //! 4. **Pure checks and render.** [`checks`]: a target's view and profile → PASS / FAIL /
 //!    UNKNOWN. [`render`]: the views and check results → the exposition (the only
 //!    module that uses the `prometheus` crate).
@@ -39,9 +41,11 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 // Layer 2.
+pub mod canary;
 pub mod collectors;
 // Layer 3.
 pub mod outcome;
+pub mod restarts;
 // Layer 4.
 pub mod checks;
 pub mod render;

@@ -5,11 +5,17 @@
 //! A reload builds a new [`Scraper`] from the previous one: every target whose settings
 //! did not change keeps its collector (kept connection, slow-log follower and its counts)
 //! and its scrape error counts; removed targets take theirs with them, new ones start at 0.
+//!
+//! Every Redis and PostgreSQL target also has its restart tracker (fed by each collection,
+//! kept by a reload — even when the collector is rebuilt — and restored from the state
+//! file) and, when enabled, its write canary.
 
 use crate::collectors::docker::MonitoredTarget;
 use crate::collectors::{CollectError, Collector, Kind, docker, postgres, redis};
 use crate::config::{DockerTarget, PostgresTarget, RedisTarget, Settings};
 use crate::outcome::{ScrapeReport, TargetOutcome};
+use crate::restarts::state::StateStore;
+use crate::restarts::{Observation, Tracker};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use std::collections::BTreeMap;
@@ -98,6 +104,58 @@ impl TargetSpec {
     }
 }
 
+/// A Redis or PostgreSQL target's restart tracking: its tracker, its canary, the state
+/// file.
+struct RestartSlot {
+    tracker: Mutex<Tracker>,
+    canary: Mutex<Option<(crate::config::restarts::Canary, crate::canary::CanaryHandle)>>,
+    state: Mutex<Option<Arc<StateStore>>>,
+}
+
+impl RestartSlot {
+    /// Folds a collection into the tracker and stores the record.
+    fn observe(
+        &self,
+        name: &str,
+        result: &Result<crate::collectors::Snapshot, CollectError>,
+    ) -> crate::restarts::RestartStatus {
+        let obs = result.as_ref().ok().and_then(Observation::from_snapshot);
+        let canary = lock(&self.canary).as_ref().map(|(_, h)| h.observation());
+        let mut tracker = lock(&self.tracker);
+        let status = tracker.observe(obs.as_ref(), canary.as_ref(), crate::clock::unix_now());
+        if let Some(store) = lock(&self.state).as_ref() {
+            store.put(name, tracker.record());
+        }
+        status
+    }
+
+    /// Applies (re)loaded settings: the ratio, the state file, the canary (restarted only
+    /// when its settings changed).
+    fn configure(&self, spec: &TargetSpec, settings: &Settings, state: Option<&Arc<StateStore>>) {
+        let name = match spec {
+            TargetSpec::Redis(t, _) => &t.name,
+            TargetSpec::Postgres(t, _) => &t.name,
+            TargetSpec::Docker(..) => return,
+        };
+        let wanted = settings.restarts.target(name);
+        lock(&self.tracker).set_min_recovered_ratio(wanted.min_recovered_ratio);
+        *lock(&self.state) = state.cloned();
+        let mut canary = lock(&self.canary);
+        if canary.as_ref().map(|(c, _)| c) == wanted.canary.as_ref() {
+            return;
+        }
+        *canary = wanted.canary.and_then(|c| {
+            let handle = match spec {
+                TargetSpec::Redis(t, cap) => crate::canary::redis::spawn(t, &c, *cap),
+                TargetSpec::Postgres(t, cap) => crate::canary::postgres::spawn(t, &c, *cap),
+                TargetSpec::Docker(..) => None,
+            }?;
+            tracing::info!(target_name = %name, location = %c.location, interval_seconds = c.interval.as_secs_f64(), "Canary writes enabled");
+            Some((c, handle))
+        });
+    }
+}
+
 /// One target with its collector, its in-flight collection, its last outcome and its
 /// failed collections by reason.
 struct TargetSlot {
@@ -110,11 +168,27 @@ struct TargetSlot {
     generation: AtomicU64,
     last: Mutex<Option<Arc<TargetOutcome>>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Restart tracking (Redis and PostgreSQL targets built from settings).
+    restarts: Option<RestartSlot>,
 }
 
 impl TargetSlot {
     fn new(c: Collector, spec: Option<TargetSpec>) -> Arc<TargetSlot> {
-        Arc::new(TargetSlot {
+        Arc::new(Self::plain(c, spec, None))
+    }
+
+    /// A slot with restart tracking, its tracker from `tracker`.
+    fn tracked(c: Collector, spec: TargetSpec, tracker: Option<Tracker>) -> Arc<TargetSlot> {
+        let restarts = tracker.map(|t| RestartSlot {
+            tracker: Mutex::new(t),
+            canary: Mutex::new(None),
+            state: Mutex::new(None),
+        });
+        Arc::new(Self::plain(c, Some(spec), restarts))
+    }
+
+    fn plain(c: Collector, spec: Option<TargetSpec>, restarts: Option<RestartSlot>) -> TargetSlot {
+        TargetSlot {
             name: c.name().to_string(),
             kind: c.kind(),
             spec,
@@ -123,13 +197,16 @@ impl TargetSlot {
             generation: AtomicU64::new(0),
             last: Mutex::new(None),
             errors: Mutex::new(BTreeMap::new()),
-        })
+            restarts,
+        }
     }
 }
 
 /// Owns all targets and collects them on demand.
 pub struct Scraper {
     targets: Vec<Arc<TargetSlot>>,
+    /// The state file, when configured.
+    state: Option<Arc<StateStore>>,
     /// The targets declared not to run in a container (kind and name).
     not_in_container: Vec<(Kind, String)>,
 }
@@ -143,6 +220,7 @@ impl Scraper {
             .collect();
         Scraper {
             targets,
+            state: None,
             not_in_container: Vec::new(),
         }
     }
@@ -154,16 +232,34 @@ impl Scraper {
         let mut reusable: Vec<&Arc<TargetSlot>> = previous
             .map(|p| p.targets.iter().filter(|t| t.spec.is_some()).collect())
             .unwrap_or_default();
+        // The state file: kept from the previous configuration when its path is the same.
+        let state = settings.restarts.state_file.as_ref().map(|path| {
+            match previous
+                .and_then(|p| p.state.as_ref())
+                .filter(|s| s.path() == path.as_path())
+            {
+                Some(s) => s.clone(),
+                None => Arc::new(StateStore::open(path)),
+            }
+        });
+        let now = crate::clock::unix_now();
         let targets = TargetSpec::all(settings)
             .into_iter()
             .map(|spec| {
                 let kept = reusable
                     .iter()
                     .position(|t| t.spec.as_ref().is_some_and(|s| s.same_collector(&spec)));
-                match kept {
+                let slot = match kept {
                     Some(i) => reusable.swap_remove(i).clone(),
-                    None => TargetSlot::new(spec.build(), Some(spec)),
+                    None => {
+                        let tracker = new_tracker(&spec, settings, previous, state.as_deref(), now);
+                        TargetSlot::tracked(spec.build(), spec.clone(), tracker)
+                    }
+                };
+                if let Some(r) = &slot.restarts {
+                    r.configure(&spec, settings, state.as_ref());
                 }
+                slot
             })
             .collect();
         let not_in_container = settings
@@ -182,6 +278,7 @@ impl Scraper {
         Scraper {
             targets,
             not_in_container,
+            state,
         }
     }
 
@@ -218,6 +315,11 @@ impl Scraper {
             .iter()
             .map(|t| self.collect_shared(t.clone(), deadline, budget));
         let outcomes = futures::future::join_all(futs).await;
+        if let Some(store) = &self.state {
+            let store = store.clone();
+            // Throttled inside; the write (with its fsync) stays off the async threads.
+            drop(tokio::task::spawn_blocking(move || store.flush_if_due()));
+        }
         let errors = self
             .targets
             .iter()
@@ -277,6 +379,7 @@ impl Scraper {
                                     target: name,
                                     cause: format!("collector task failed: {e}").into(),
                                 }),
+                                restart: None,
                             }),
                         }
                     }
@@ -300,6 +403,7 @@ impl Scraper {
                     target: slot.name.clone(),
                     after: budget,
                 }),
+                restart: slot.restarts.as_ref().map(|r| lock(&r.tracker).status()),
             }),
         }
     }
@@ -326,13 +430,44 @@ async fn run_collection(
     if result.is_ok() {
         tracing::debug!(collector = slot.kind.as_str(), target = %slot.name, duration_seconds = duration.as_secs_f64(), "Collected")
     }
+    let restart = slot
+        .restarts
+        .as_ref()
+        .map(|r| r.observe(&slot.name, &result));
     Arc::new(TargetOutcome {
         target: slot.name.clone(),
         kind: slot.kind,
         finished_at: SystemTime::now(),
         duration,
         result,
+        restart,
     })
+}
+
+/// The tracker of a new slot: the previous configuration's (same name and kind, its
+/// collector rebuilt), else the state file's record, else a fresh one.
+fn new_tracker(
+    spec: &TargetSpec,
+    settings: &Settings,
+    previous: Option<&Scraper>,
+    state: Option<&StateStore>,
+    now: f64,
+) -> Option<Tracker> {
+    let (name, kind) = match spec {
+        TargetSpec::Redis(t, _) => (&t.name, Kind::Redis),
+        TargetSpec::Postgres(t, _) => (&t.name, Kind::Postgres),
+        TargetSpec::Docker(..) => return None,
+    };
+    let ratio = settings.restarts.target(name).min_recovered_ratio;
+    let before = previous.and_then(|p| {
+        p.targets
+            .iter()
+            .find(|t| t.name == *name && t.kind == kind)
+            .and_then(|t| t.restarts.as_ref())
+            .map(|r| lock(&r.tracker).record().clone())
+    });
+    let stored = before.or_else(|| state.and_then(|s| s.get(name)));
+    Some(Tracker::new(kind.as_str(), ratio, stored, now))
 }
 
 /// Logs one line when the target changes state (first collection included): "Target up"

@@ -11,6 +11,7 @@ local u = import '../lib/utils.libsonnet';
 (import 'redis.libsonnet') +
 (import 'postgres.libsonnet') +
 (import 'docker.libsonnet') +
+(import 'restarts.libsonnet') +
 {
   local c = $._config,
   local forOf(rule) =

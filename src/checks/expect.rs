@@ -78,6 +78,10 @@ pub fn expectation(id: CheckId, spec: &CheckSpec) -> String {
             "last save ≤ rule interval + 60s ago once the rule's changes are pending".to_string()
         }
         CheckId::DockerVolumeHeadroom => format!("≤ {}% used", e.trim_end_matches('%').trim()),
+        CheckId::RedisDataSurvivedRestart | CheckId::PostgresDataSurvivedRestart => {
+            let window = e.split_whitespace().last().unwrap_or_default();
+            format!("= no data lost at a restart within {window}")
+        }
         CheckId::PostgresEncoding
         | CheckId::PostgresTimezone
         | CheckId::PostgresMaxConnections

@@ -11,6 +11,7 @@
 mod expect;
 mod postgres;
 mod redis;
+mod restarts;
 mod table;
 mod volumes;
 
@@ -116,6 +117,8 @@ pub struct Input<'a> {
     pub not_in_container: bool,
     /// Current Unix time, for ages.
     pub now: f64,
+    /// Restart tracking of the target, when it is tracked.
+    pub restart: Option<&'a crate::restarts::RestartStatus>,
 }
 
 /// What evaluating one check found, before the profile's severity is applied.
@@ -179,6 +182,9 @@ pub fn evaluate(input: &Input<'_>, profile: &Profile) -> Vec<CheckResult> {
                     Eval::not_applicable(DECLARED_NOT_IN_CONTAINER)
                 }
                 (Facts::Down(_, reason), _) => Eval::unknown(format!("target down: {reason}")),
+                (_, _) if restarts::applies(d.id) => {
+                    restarts::check(spec, input.restart, input.now)
+                }
                 (_, Scope::Data) => volumes::headroom(spec, input.data, input.volumes_filesystem),
                 (Facts::Redis(s), _) => redis::check(d.id, spec, s, input.data, input.now),
                 (Facts::Postgres(p), _) => postgres::check(d.id, spec, p, input.data),
@@ -242,6 +248,7 @@ pub fn evaluate_scrape(
                 volumes_filesystem: v.volumes_filesystem,
                 not_in_container,
                 now,
+                restart: v.outcome.restart.as_ref(),
             },
             profile,
         ));
@@ -360,6 +367,7 @@ mod fixtures {
         fs: Option<&FsCapacity>,
         profile: &str,
     ) -> Vec<CheckResult> {
+        let restart = quiet_restarts();
         let input = Input {
             target: "t",
             facts,
@@ -367,8 +375,25 @@ mod fixtures {
             volumes_filesystem: fs,
             not_in_container: false,
             now: NOW,
+            restart: Some(&restart),
         };
         evaluate(&input, &Profile::load(profile).unwrap())
+    }
+
+    /// Restarts tracked since a day ago, none observed.
+    pub(crate) fn quiet_restarts() -> crate::restarts::RestartStatus {
+        crate::restarts::RestartStatus {
+            since: NOW - 86_400.0,
+            restarts_total: 0,
+            data_lost_total: 0,
+            last_restart_at: None,
+            last_loss: None,
+            recovered_ratio: None,
+            canary_loss_seconds: None,
+            identity_unknown: None,
+            pending: false,
+            canary: None,
+        }
     }
 
     /// The failing checks with their severities.
@@ -401,7 +426,7 @@ mod tests {
             None,
             "das-tern",
         );
-        assert_eq!(r.len(), 13 + 1);
+        assert_eq!(r.len(), 13 + 1 + 1, "Redis checks, headroom, restarts");
         assert!(
             r.iter()
                 .all(|r| matches!(&r.status, Status::Unknown(s) if s == "target down: timeout"))
@@ -417,6 +442,7 @@ mod tests {
                 finished_at: SystemTime::now(),
                 duration: Duration::ZERO,
                 result,
+                restart: None,
             })
         };
         let outcomes = [
@@ -469,6 +495,7 @@ mod tests {
             volumes_filesystem: None,
             not_in_container: true,
             now: NOW,
+            restart: Some(&super::fixtures::quiet_restarts()),
         };
         let r = evaluate(&input, &Profile::load("durable").unwrap());
         let na: Vec<CheckId> = r

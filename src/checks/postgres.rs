@@ -145,7 +145,9 @@ pub(super) fn check(
         | CheckId::RedisAofLastRewriteOk
         | CheckId::RedisNoEvictions
         | CheckId::RedisLastSaveAge
-        | CheckId::DockerVolumeHeadroom => {
+        | CheckId::DockerVolumeHeadroom
+        | CheckId::RedisDataSurvivedRestart
+        | CheckId::PostgresDataSurvivedRestart => {
             Eval::unknown(format!("{id} does not apply to PostgreSQL"))
         }
     }

@@ -180,7 +180,11 @@ pub(super) fn check(
         | CheckId::PostgresSynchronousCommit
         | CheckId::PostgresArchiving
         | CheckId::PostgresDataOnNamedVolume
-        | CheckId::DockerVolumeHeadroom => Eval::unknown(format!("{id} does not apply to Redis")),
+        | CheckId::DockerVolumeHeadroom
+        | CheckId::RedisDataSurvivedRestart
+        | CheckId::PostgresDataSurvivedRestart => {
+            Eval::unknown(format!("{id} does not apply to Redis"))
+        }
     }
 }
 
@@ -232,7 +236,11 @@ mod tests {
         let (info, config) = seed_redis();
         let r = run_redis(&info, config, Some(true), "das-tern", named_volume());
         assert!(r.iter().all(|r| r.status == Status::Pass), "{r:#?}");
-        assert_eq!(r.len(), 13 + 1, "13 Redis checks plus headroom");
+        assert_eq!(
+            r.len(),
+            13 + 1 + 1,
+            "13 Redis checks plus headroom and restarts"
+        );
     }
 
     #[test]

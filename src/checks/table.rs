@@ -26,6 +26,9 @@ pub struct CheckDef {
     pub requirement: &'static str,
 }
 
+/// The requirement of the restart checks.
+const RESTART_REQUIREMENT: &str = "No data lost at an observed restart";
+
 /// The definition of one check.
 pub const fn definition(id: CheckId) -> CheckDef {
     let (scope, requirement) = match id {
@@ -56,6 +59,8 @@ pub const fn definition(id: CheckId) -> CheckDef {
         CheckId::RedisNoEvictions => (Scope::Redis, "No eviction of persisted keys"),
         CheckId::RedisLastSaveAge => (Scope::Redis, "RDB saves keep up with the save rules"),
         CheckId::DockerVolumeHeadroom => (Scope::Data, "Free space under the data volume"),
+        CheckId::RedisDataSurvivedRestart => (Scope::Redis, RESTART_REQUIREMENT),
+        CheckId::PostgresDataSurvivedRestart => (Scope::Postgres, RESTART_REQUIREMENT),
     };
     CheckDef {
         id,

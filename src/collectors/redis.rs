@@ -449,7 +449,7 @@ fn value_pairs(v: &Value) -> Vec<(String, String)> {
 /// How to reach the server: address, TLS, and the session settings with and without
 /// credentials. The connection itself is opened here (not by the `redis` crate) so that it
 /// reads through a [`CappedStream`] and can honour a pinned address.
-struct Connector {
+pub(crate) struct Connector {
     addr: ConnectionAddr,
     /// TLS connector and server name (SNI and verification) for `rediss://`.
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
@@ -461,7 +461,7 @@ struct Connector {
 
 impl Connector {
     /// Parses the URL and loads the TLS files. Errors are plain text without secrets.
-    fn new(target: &RedisTarget) -> Result<Connector, String> {
+    pub(crate) fn new(target: &RedisTarget) -> Result<Connector, String> {
         let info = target
             .url
             .as_str()
@@ -494,7 +494,7 @@ impl Connector {
 
     /// Connects (to `pinned` when set, never resolving the host then), wraps the socket in
     /// the byte budget, does TLS over it and the Redis handshake (`HELLO`/`AUTH`/`SELECT`).
-    async fn open(
+    pub(crate) async fn open(
         &self,
         with_credentials: bool,
         pinned: Option<SocketAddr>,

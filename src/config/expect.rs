@@ -97,6 +97,12 @@ pub fn validate(id: CheckId, expect: &str) -> Result<(), String> {
             }
         }
         CheckId::RedisRdbSnapshots => save_rules(expect),
+        CheckId::RedisDataSurvivedRestart | CheckId::PostgresDataSurvivedRestart => {
+            let last = e.split_whitespace().last().unwrap_or_default();
+            crate::duration::parse(last).map(|_| ()).map_err(|err| {
+                format!("{expect:?} does not end in a duration ({err}); write it like no loss within 24h")
+            })
+        }
         // Evaluated without reading `expect` (it is shown in reports), or any text works
         // (a volume driver name, `any` or empty; the evictions policy note).
         CheckId::PostgresArchiving

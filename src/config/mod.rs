@@ -11,6 +11,7 @@
 pub mod expect;
 mod file;
 pub mod profile;
+pub mod restarts;
 pub mod web;
 
 mod docker;
@@ -70,6 +71,8 @@ pub struct Settings {
     /// The built-in default targets in use because nothing at all was configured (no
     /// config file, no target flag, no `DATA_SOURCE_NAME`); empty otherwise.
     pub defaults_used: Vec<DefaultTarget>,
+    /// Restart tracking: the state file, per-target recovery ratio and write canary.
+    pub restarts: restarts::RestartSettings,
 }
 
 impl Settings {
@@ -256,24 +259,27 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
     let postgres_entries = top.list("postgres");
     let docker_entry = top.present("docker");
     let probe_entry = top.present("probe");
+    let state_file = top.get::<std::path::PathBuf>("state_file");
     top.finish(&mut problems);
 
+    let mut file_restarts = BTreeMap::new();
     let mut redis: Vec<RedisTarget> = redis_entries
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| redis::from_file(i, v, env, &mut problems))
+        .filter_map(|(i, v)| redis::from_file(i, v, env, &mut problems, &mut file_restarts))
         .collect();
     let mut postgres: Vec<PostgresTarget> = postgres_entries
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| postgres::from_file(i, v, cli, env, &mut problems))
+        .filter_map(|(i, v)| postgres::from_file(i, v, cli, env, &mut problems, &mut file_restarts))
         .collect();
     let probe = probe_entry
         .map(|v| probe::from_file(v, env, &mut problems))
         .unwrap_or_default();
     let mut docker = docker_entry.and_then(|v| docker::from_file(v, cli, env, &mut problems));
 
-    // Flag targets.
+    // Flag targets (and the defaults) come after the file's.
+    let (file_redis_count, file_postgres_count) = (redis.len(), postgres.len());
     let flag_profile = resolve_profile(
         cli.profile.as_deref(),
         &BTreeMap::new(),
@@ -390,6 +396,27 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             ));
         }
     }
+    let flag_names = |names: Vec<&String>| -> Vec<String> { names.into_iter().cloned().collect() };
+    let restarts = restarts::resolve(
+        state_file,
+        file_restarts,
+        cli,
+        &flag_names(
+            redis
+                .iter()
+                .skip(file_redis_count)
+                .map(|t| &t.name)
+                .collect(),
+        ),
+        &flag_names(
+            postgres
+                .iter()
+                .skip(file_postgres_count)
+                .map(|t| &t.name)
+                .collect(),
+        ),
+        &mut problems,
+    );
     let web = web::from_flags(cli, &mut problems);
     if !problems.is_empty() {
         return Err(ConfigErrors(problems));
@@ -403,6 +430,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Settings, ConfigErrors> {
         docker,
         probe,
         defaults_used,
+        restarts,
     })
 }
 

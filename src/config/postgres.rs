@@ -15,6 +15,7 @@ use crate::secret::{
     Secret, ambiguous_keyword_dsn, ambiguous_url, keyword_pairs, redact_unparsed_url, sanitize_url,
 };
 use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -181,6 +182,7 @@ pub(crate) fn from_file(
     cli: &Cli,
     env: &dyn Env,
     problems: &mut Vec<Problem>,
+    restarts: &mut BTreeMap<String, super::restarts::TargetRestarts>,
 ) -> Option<PostgresTarget> {
     let mut e = Entry::new(v, &entry_path("postgres", i, None), "", problems)?;
     let name = e.string("name");
@@ -217,7 +219,16 @@ pub(crate) fn from_file(
     let (container, not_in_container) = placement(&mut e);
     let profile_name = e.string("profile");
     let overrides = e.check_overrides();
+    let target_restarts = super::restarts::from_entry(
+        super::restarts::System::Postgres,
+        name.as_deref().unwrap_or_default(),
+        &mut e,
+        problems,
+    );
     e.finish(problems);
+    if let Some(n) = &name {
+        restarts.insert(n.clone(), target_restarts);
+    }
 
     let password = password_from(
         password_file.as_deref(),

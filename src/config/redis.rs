@@ -7,6 +7,7 @@ use super::profile::Profile;
 use super::{DEFAULT_TARGET_TIMEOUT, Env, MAX_TIMEOUT, Problem, entry_path, password_from};
 use crate::secret::{Secret, ambiguous_url, redact_unparsed_url};
 use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -175,6 +176,7 @@ pub(crate) fn from_file(
     v: &Value,
     env: &dyn Env,
     problems: &mut Vec<Problem>,
+    restarts: &mut BTreeMap<String, super::restarts::TargetRestarts>,
 ) -> Option<RedisTarget> {
     let mut e = Entry::new(v, &entry_path("redis", i, None), "", problems)?;
     let name = e.string("name");
@@ -198,7 +200,16 @@ pub(crate) fn from_file(
     let (container, not_in_container) = placement(&mut e);
     let profile_name = e.string("profile");
     let overrides = e.check_overrides();
+    let target_restarts = super::restarts::from_entry(
+        super::restarts::System::Redis,
+        name.as_deref().unwrap_or_default(),
+        &mut e,
+        problems,
+    );
     e.finish(problems);
+    if let Some(n) = &name {
+        restarts.insert(n.clone(), target_restarts);
+    }
 
     let password = password_from(
         password_file.as_deref(),

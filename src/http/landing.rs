@@ -421,6 +421,19 @@ mod tests {
             kind: Kind::Redis,
             finished_at: at,
             duration: Duration::from_millis(3),
+            // Restarts tracked for a day, none observed.
+            restart: Some(crate::restarts::RestartStatus {
+                since: crate::clock::unix_now() - 86_400.0,
+                restarts_total: 0,
+                data_lost_total: 0,
+                last_restart_at: None,
+                last_loss: None,
+                recovered_ratio: None,
+                canary_loss_seconds: None,
+                identity_unknown: None,
+                pending: false,
+                canary: None,
+            }),
             result: Ok(Snapshot::Redis(RedisSnapshot {
                 info: parse_info(info),
                 config: ConfigState::Readable(
@@ -572,6 +585,7 @@ mod tests {
             kind: Kind::Redis,
             finished_at: SystemTime::now(),
             duration: Duration::ZERO,
+            restart: None,
             result: Err(CollectError::Protocol {
                 target: "127.0.0.1:7001".into(),
                 cause: "<script>x</script>".into(),

@@ -26,6 +26,9 @@ pub struct TargetOutcome {
     pub duration: Duration,
     /// The snapshot, or why there is none.
     pub result: Result<Snapshot, CollectError>,
+    /// Restart tracking after this collection (Redis and PostgreSQL targets of the
+    /// configuration; `None` for the Docker Engine and `/probe` targets).
+    pub restart: Option<crate::restarts::RestartStatus>,
 }
 
 /// Everything `render` needs for one `/metrics` response.

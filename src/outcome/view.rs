@@ -252,6 +252,7 @@ mod tests {
             finished_at: SystemTime::now(),
             duration: Duration::ZERO,
             result,
+            restart: None,
         })
     }
 

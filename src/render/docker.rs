@@ -265,6 +265,7 @@ mod tests {
                 config,
                 auth_required: None,
             })),
+            restart: None,
         })
     }
 
@@ -276,6 +277,7 @@ mod tests {
             finished_at: SystemTime::now(),
             duration: Duration::ZERO,
             result: Ok(Snapshot::Docker(snapshot())),
+            restart: None,
         });
         let outcomes = [redis, engine];
         let mut f = Families::default();

@@ -6,6 +6,7 @@ mod checks;
 mod docker;
 mod postgres;
 mod redis;
+mod restarts;
 
 use crate::checks::CheckResult;
 use crate::collectors::{CollectError, Kind, Snapshot};
@@ -253,6 +254,9 @@ pub fn render(
             (Err(_), Kind::Postgres) => postgres::render(&o.target, None, &mut f),
             (Ok(Snapshot::Docker(s)), _) => docker::render(Some(s), &view.targets, &mut f),
             (Err(_), Kind::Docker) => docker::render(None, &view.targets, &mut f),
+        }
+        if let Some(r) = &o.restart {
+            restarts::render(&o.target, r, &mut f);
         }
     }
     // Every target gets its error series, at 0 until the first failure, so that rate()

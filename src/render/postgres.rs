@@ -513,6 +513,7 @@ pub(super) fn render(
         ("pg_read_all_settings", p.read_all_settings_missing),
         ("pg_read_all_stats", p.read_all_stats_missing),
         ("pg_ls_waldir", p.ls_waldir_missing),
+        ("pg_control_system", p.control_system_missing),
     ] {
         f.gauge(
             "pg_exporter_privilege_missing",

@@ -152,6 +152,7 @@ fn rules_follow_the_conventions() {
         let prefix_ok = [
             "PersistenceCheck",
             "PersistenceExporter",
+            "PersistenceDataLost",
             "Redis",
             "Postgres",
             "Docker",

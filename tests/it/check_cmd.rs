@@ -60,7 +60,7 @@ fn defaults_with_nothing_listening_never_exit_0() {
     let (code, out, err) = check(&[]);
     assert_eq!(code, Some(3), "{out}\n{err}");
     assert!(
-        out.contains("17 checks: 0 passed, 0 failed, 17 unknown"),
+        out.contains("19 checks: 0 passed, 0 failed, 19 unknown"),
         "{out}"
     );
     assert!(out.contains("(exit 3)"), "{out}");

@@ -30,6 +30,7 @@ mod parsers_prop;
 mod postgres;
 mod probe;
 mod redis;
+mod restarts;
 mod slowlog_exact;
 mod status_page;
 mod verify;

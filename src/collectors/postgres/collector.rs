@@ -31,6 +31,8 @@ struct Conn {
     main: Prepared,
     /// `(schema, extversion)` of pg_stat_statements and its statement.
     pgss: Option<((String, String), Prepared)>,
+    /// The cluster's `system_identifier`, read at connect ([`super::identity`]).
+    system_identifier: Option<String>,
 }
 
 /// A statement and, once prepared on the connection, its handle: the server plans it once
@@ -216,6 +218,7 @@ impl PostgresCollector {
                 (p.read_all_settings_missing, "pg_read_all_settings"),
                 (p.read_all_stats_missing, "pg_read_all_stats"),
                 (p.ls_waldir_missing, "EXECUTE on pg_ls_waldir()"),
+                (p.control_system_missing, "EXECUTE on pg_control_system()"),
             ]
             .iter()
             .filter(|(m, _)| *m)
@@ -313,6 +316,7 @@ impl PostgresCollector {
         })?;
         let mut conn = conn;
         conn.main.statement = Some(main_stmt);
+        let system_identifier = conn.system_identifier.clone();
         let (mut snap, pgss_now) =
             parse_main(&doc, conn.version_num, conn.help.clone()).map_err(|e| {
                 CollectError::Protocol {
@@ -371,6 +375,7 @@ impl PostgresCollector {
             });
         }
         self.conn = Some(conn);
+        snap.system_identifier = system_identifier;
         Ok(snap)
     }
 
@@ -439,6 +444,14 @@ impl PostgresCollector {
             first_value(&msgs).ok_or_else(|| protocol("the statement returned no row".into()))?;
         let info = parse_connect(&doc).map_err(|e| protocol(Cause::new(e)))?;
         tracing::debug!(target_name = %name, server_version_num = info.version_num, "Connected");
+        let system_identifier =
+            match tokio::time::timeout_at(deadline, super::identity::system_identifier(&client))
+                .await
+            {
+                Err(_) => return Err(self.timeout_err()),
+                Ok(Err(e)) => return Err(self.failure(e, false)),
+                Ok(Ok(id)) => id,
+            };
         let threshold_ms = sql::effective_threshold_ms(
             info.log_min_duration_statement,
             self.default_threshold_ms(),
@@ -460,13 +473,14 @@ impl PostgresCollector {
             threshold_ms,
             main,
             pgss,
+            system_identifier,
         })
     }
 }
 
 /// Parses the DSN (without `sslmode`, which is handled by [`tls`]), applies the password
 /// and our session defaults. Errors never contain the password.
-fn build_config(target: &PostgresTarget) -> Result<tokio_postgres::Config, String> {
+pub(crate) fn build_config(target: &PostgresTarget) -> Result<tokio_postgres::Config, String> {
     let (dsn, _) = split_sslmode(&target.dsn);
     let mut config: tokio_postgres::Config = dsn
         .parse()

@@ -15,12 +15,14 @@
 
 mod collector;
 pub mod connect;
+pub mod identity;
 mod parse;
 pub mod slowlog;
 mod snapshot;
 pub mod sql;
 pub mod tls;
 
+pub(crate) use collector::build_config;
 pub use collector::{LOG_POLL_INTERVAL, PostgresCollector, STATEMENTS_RETRY};
 pub use parse::{ConnectInfo, ParseError, parse_connect, parse_main, parse_statements};
 pub use snapshot::{

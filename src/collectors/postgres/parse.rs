@@ -193,6 +193,7 @@ pub fn parse_main(
             read_all_settings_missing: missing("pg_read_all_settings"),
             read_all_stats_missing: missing("pg_read_all_stats"),
             ls_waldir_missing: missing("pg_ls_waldir"),
+            control_system_missing: missing("pg_control_system"),
         },
         settings,
         setting_help: help,
@@ -208,6 +209,7 @@ pub fn parse_main(
         wal_size_bytes: num(get("wal_size")),
         statements: Statements::NotInstalled,
         slow_log: None,
+        system_identifier: None,
     };
     Ok((snap, pgss_of(get("pgss"))))
 }

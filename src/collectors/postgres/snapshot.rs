@@ -18,6 +18,9 @@ pub struct Privileges {
     pub read_all_stats_missing: bool,
     /// EXECUTE on `pg_ls_waldir()`: the WAL size is unknown.
     pub ls_waldir_missing: bool,
+    /// EXECUTE on `pg_control_system()`: the cluster's identity is unknown, so a
+    /// re-initialised data directory cannot be told from a restart.
+    pub control_system_missing: bool,
 }
 
 /// One numeric or boolean `pg_settings` row, as text (converted by the renderer).
@@ -182,6 +185,9 @@ pub struct PostgresSnapshot {
     pub statements: Statements,
     /// Slow statements counted from the log file; `None` when no log file is configured.
     pub slow_log: Option<slowlog::SlowLogSnapshot>,
+    /// `system_identifier` from `pg_control_system()` (read once per connection, see
+    /// [`super::identity`]); `None` when the role may not read it.
+    pub system_identifier: Option<String>,
 }
 
 impl PostgresSnapshot {

@@ -118,7 +118,7 @@ pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool) -> Strin
     };
     format!(
         "WITH {th}, \
-priv AS (SELECT pg_has_role('pg_read_all_settings', 'USAGE') AS settings, pg_has_role('pg_read_all_stats', 'USAGE') AS stats, has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE') AS waldir), \
+priv AS (SELECT pg_has_role('pg_read_all_settings', 'USAGE') AS settings, pg_has_role('pg_read_all_stats', 'USAGE') AS stats, has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE') AS waldir, has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS control), \
 st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings), \
 act AS MATERIALIZED (SELECT datid, datname, state, xact_start, query_start, backend_type, pid FROM pg_stat_activity) \
 SELECT json_build_object(\
@@ -127,7 +127,7 @@ SELECT json_build_object(\
 'start_time', extract(epoch FROM pg_postmaster_start_time())::float8, \
 'in_recovery', pg_is_in_recovery(), \
 'threshold_ms', (SELECT ms FROM th), \
-'privileges', (SELECT json_build_object('pg_read_all_settings', settings, 'pg_read_all_stats', stats, 'pg_ls_waldir', waldir) FROM priv), \
+'privileges', (SELECT json_build_object('pg_read_all_settings', settings, 'pg_read_all_stats', stats, 'pg_ls_waldir', waldir, 'pg_control_system', control) FROM priv), \
 'settings', (SELECT num FROM st), \
 'info', (SELECT info FROM st), \
 'activity', (SELECT json_agg(json_build_array(d.datname, s.state, COALESCE(a.n, 0), COALESCE(a.max_tx, 0))) FROM pg_database d CROSS JOIN (VALUES {states}) AS s(state) LEFT JOIN (SELECT datname, state, count(*) AS n, max(extract(epoch FROM now() - xact_start))::float8 AS max_tx FROM act GROUP BY datname, state) a ON a.datname = d.datname AND a.state = s.state), \

@@ -233,6 +233,32 @@ impl PgServer {
         self.spawn();
     }
 
+    /// Stops the server, wipes its data directory, runs `initdb` on it again (a fresh
+    /// cluster with a new system identifier) and starts it on the same port.
+    pub fn reinitialise(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.data).unwrap();
+        let user = pg_user();
+        let out = Command::new(bin_dir(self.version).join("initdb"))
+            .args(["-D", self.data.to_str().unwrap()])
+            .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--auth=trust"])
+            .uid(user.0)
+            .gid(user.1)
+            .env("HOME", &self.dir)
+            .output()
+            .expect("initdb runs");
+        assert!(out.status.success(), "initdb failed: {out:?}");
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "local all all trust\n\
+             host all postgres 127.0.0.1/32 trust\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n\
+             host all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        self.spawn();
+    }
+
     /// Starts it again after [`stop`](Self::stop).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "server is running");
