@@ -1,9 +1,13 @@
 //! Restart tracking against real servers: restarts that keep the data, restarts that lose
 //! it (Redis without persistence, a re-initialised PostgreSQL data directory), the state
 //! file across an exporter restart, the write canary (its measured loss, a role that may
-//! not write it) and proof that no write happens with the canary off.
+//! not write it), proof that no write happens with the canary off, and Redis in a
+//! container with no volume: `docker restart` keeps its data, re-creating the container
+//! loses it.
 
 use crate::common;
+
+use common::docker::{TestContainer, docker, host_lib_mounts, image, unique};
 
 use common::postgres::PgServer;
 use common::prometheus::Prometheus;
@@ -354,4 +358,145 @@ async fn with_the_canary_off_nothing_is_written() {
         );
     }
     e.stop().await;
+}
+
+/// `docker run` arguments for Redis 7.0 with AOF on, its data in the container's writable
+/// layer (no volume), on the host network at `port`.
+fn redis_in_a_container_args(port: u16) -> Vec<String> {
+    let bin = common::env_path("PE_REDIS_70_SERVER");
+    let mut args = host_lib_mounts();
+    args.extend([
+        "-v".to_string(),
+        format!("{bin}:/usr/local/bin/redis-server:ro"),
+        "--network".into(),
+        "host".into(),
+        image(),
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "mkdir -p /data && exec /usr/local/bin/redis-server --port {port} --bind 127.0.0.1 --protected-mode no --dir /data --save '' --appendonly yes --appendfsync always"
+        ),
+    ]);
+    args
+}
+
+/// Waits (bounded) until Redis answers on `port`.
+fn wait_for_redis(port: u16, c: &TestContainer) -> redis::Connection {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(1));
+        if let Ok(mut conn) = conn
+            && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+        {
+            return conn;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis in {} not answering:\n{}",
+            c.name,
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_restart_keeps_the_writable_layer_and_a_recreation_loses_it() {
+    let port = common::free_port();
+    let name = unique("restarts-redis");
+    let args = redis_in_a_container_args(port);
+    let container = tokio::task::block_in_place(|| TestContainer::run(&name, &args));
+    tokio::task::block_in_place(|| {
+        assert!(
+            container.volume_names().is_empty(),
+            "no volume: the data lives in the writable layer"
+        );
+        let mut conn = wait_for_redis(port, &container);
+        let mut pipe = redis::pipe();
+        for i in 0..300 {
+            pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+        }
+        pipe.query::<()>(&mut conn).unwrap();
+    });
+    let e = Exporter::start(&[
+        "--redis.addr",
+        &format!("redis://127.0.0.1:{port}"),
+        "--profile",
+        "durable",
+    ])
+    .await;
+    let t = format!("127.0.0.1:{port}");
+    let m = e
+        .scrape_until("a baseline with the keys", WAIT, |m| {
+            restarts(m, &t) == 0.0
+                && m.get("redis_db_keys", &[("target", &t), ("db", "db0")]) == Some(300.0)
+        })
+        .await;
+    assert_eq!(lost(&m, &t), 0.0);
+    assert_eq!(
+        check_ok(&m, &t, "redis_data_survived_restart"),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+
+    // `docker restart`: same container, same writable layer, the AOF is still there.
+    tokio::task::block_in_place(|| {
+        docker(&["restart", "-t", "5", &name]);
+        wait_for_redis(port, &container);
+    });
+    let m = e
+        .scrape_until("the restart's verdict", WAIT, |m| {
+            restarts(m, &t) == 1.0
+                && m.get(
+                    "persistence_restart_recovered_keys_ratio",
+                    &[("target", &t)],
+                )
+                .is_some()
+        })
+        .await;
+    assert_eq!(lost(&m, &t), 0.0, "{}", m.text);
+    assert_eq!(
+        m.value(
+            "persistence_restart_recovered_keys_ratio",
+            &[("target", &t)]
+        ),
+        1.0
+    );
+    assert_eq!(
+        check_ok(&m, &t, "redis_data_survived_restart"),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+
+    // Re-created: `docker rm -f` then `docker run` with the same name, port and arguments.
+    // The new container starts from the image with an empty writable layer.
+    tokio::task::block_in_place(|| {
+        docker(&["rm", "-f", &name]);
+        // `container` still owns the name and removes the new one when dropped.
+        std::mem::forget(TestContainer::run(&name, &args));
+        wait_for_redis(port, &container);
+    });
+    let m = e
+        .scrape_until("the loss", WAIT, |m| lost(m, &t) == 1.0)
+        .await;
+    assert_eq!(restarts(&m, &t), 2.0, "{}", m.text);
+    assert_eq!(
+        m.value(
+            "persistence_restart_recovered_keys_ratio",
+            &[("target", &t)]
+        ),
+        0.0
+    );
+    assert_eq!(
+        check_ok(&m, &t, "redis_data_survived_restart"),
+        Some(0.0),
+        "{}",
+        m.text
+    );
+    e.stop().await;
+    drop(container);
 }
