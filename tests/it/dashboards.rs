@@ -414,10 +414,11 @@ struct Fixture {
 /// one (no password, no persistence, allkeys-lru with a tiny maxmemory: it evicts), a
 /// Redis in a container on a named `pe-test=1` volume, a Redis that is down, and a
 /// PostgreSQL 17 with pg_stat_statements, WAL archiving and slow-query logging, all
-/// under the `durable` profile, plus the real Docker Engine.
+/// under the `durable` profile, plus the real Docker Engine. The durable Redis and the
+/// PostgreSQL run the write canary and are restarted once before Prometheus watches.
 async fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
-    let durable = RedisServer::start(&[
+    let mut durable = RedisServer::start(&[
         "--requirepass",
         REDIS_PASSWORD,
         "--appendonly",
@@ -446,7 +447,7 @@ async fn fixture() -> Fixture {
         );
         (volume, container)
     });
-    let pg = PgServer::start(
+    let mut pg = PgServer::start(
         17,
         &[
             ("log_min_duration_statement", "200"),
@@ -462,12 +463,12 @@ async fn fixture() -> Fixture {
     let yaml = format!(
         "docker:\n  host: {DOCKER_HOST}\n  disk_usage_interval: 2s\n\
          redis:\n\
-         \x20 - name: redis-durable\n    addr: redis://127.0.0.1:{}\n    password_file: {}\n    profile: durable\n\
+         \x20 - name: redis-durable\n    addr: redis://127.0.0.1:{}\n    password_file: {}\n    profile: durable\n    canary: {{enabled: true, interval: 1s}}\n\
          \x20 - name: redis-misconfigured\n    addr: redis://127.0.0.1:{}\n    profile: durable\n\
          \x20 - name: redis-container\n    addr: redis://127.0.0.1:{}\n    container: {}\n    profile: durable\n\
          \x20 - name: redis-down\n    addr: redis://127.0.0.1:{}\n    profile: durable\n\
          postgres:\n\
-         \x20 - name: postgres\n    dsn: {}\n    log_file: {}\n    profile: durable\n",
+         \x20 - name: postgres\n    dsn: {}\n    log_file: {}\n    profile: durable\n    canary: {{enabled: true, interval: 1s}}\n",
         durable.port,
         pw.display(),
         misconfigured.port,
@@ -479,6 +480,7 @@ async fn fixture() -> Fixture {
     );
     let cfg = write_config(tmp.path(), &yaml);
     let exporter = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
+    restart_canary_targets(&exporter, &mut durable, &mut pg).await;
     Fixture {
         exporter,
         durable,
@@ -487,6 +489,60 @@ async fn fixture() -> Fixture {
         _container: container,
         volume,
         _tmp: tmp,
+    }
+}
+
+/// Restarts the durable Redis (SIGKILL, then the same directory) and the PostgreSQL
+/// (clean) once the canary has written to both, and waits for both verdicts: the restart
+/// panels (recovered keys, canary data loss) then have series before Prometheus watches.
+async fn restart_canary_targets(e: &Exporter, durable: &mut RedisServer, pg: &mut PgServer) {
+    const BOTH: [&str; 2] = ["redis-durable", "postgres"];
+    let has = |m: &Metrics, name: &str, t: &str| m.get(name, &[("target", t)]).is_some();
+    tokio::task::block_in_place(|| {
+        let mut c = durable.client();
+        for i in 0..20 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("before-restart:{i}"))
+                .arg(i)
+                .query(&mut c)
+                .unwrap();
+        }
+    });
+    let wait = Duration::from_secs(60);
+    e.scrape_until("canary writes and the keys", wait, |m| {
+        BOTH.iter()
+            .all(|t| has(m, "persistence_canary_last_write_timestamp_seconds", t))
+    })
+    .await;
+    // AOF everysec: the keys reach the disk within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.scrape().await;
+    tokio::task::block_in_place(|| {
+        durable.restart();
+        pg.restart();
+    });
+    let m = e
+        .scrape_until("both restarts' verdicts", wait, |m| {
+            BOTH.iter()
+                .all(|t| has(m, "persistence_canary_data_loss_seconds", t))
+                && has(
+                    m,
+                    "persistence_restart_recovered_keys_ratio",
+                    "redis-durable",
+                )
+        })
+        .await;
+    for t in BOTH {
+        assert_eq!(
+            m.get("persistence_restarts_observed_total", &[("target", t)]),
+            Some(1.0),
+            "{t}"
+        );
+        assert_eq!(
+            m.get("persistence_data_lost_on_restart_total", &[("target", t)]),
+            Some(0.0),
+            "{t}"
+        );
     }
 }
 
