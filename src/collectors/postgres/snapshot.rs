@@ -178,6 +178,12 @@ pub struct PostgresSnapshot {
     pub wal: Vec<(String, f64)>,
     /// Size of `pg_wal` in bytes (needs `pg_ls_waldir`).
     pub wal_size_bytes: Option<f64>,
+    /// Age of the served database and WAL sizes, seconds (they are refreshed in the
+    /// background every `size_interval`); `None` when they are read on every scrape.
+    pub size_refresh_age_seconds: Option<f64>,
+    /// How long the refresh that produced them took, seconds (for a refresh done inside a
+    /// scrape: that scrape's whole statement); `None` when read on every scrape.
+    pub size_refresh_duration_seconds: Option<f64>,
     /// pg_stat_statements.
     pub statements: Statements,
     /// Slow statements counted from the log file; `None` when no log file is configured.
