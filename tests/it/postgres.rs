@@ -883,3 +883,55 @@ async fn database_sizes_are_refreshed_in_the_background() {
     assert!(m.get("pg_database_size_bytes", &l("fresh")).is_none());
     assert!(m.value("pg_database_size_bytes", &l("shop")) > 0.0);
 }
+
+/// Settings are kept between scrapes and read again after a reload: a changed setting and
+/// the slow-query threshold derived from `log_min_duration_statement` both follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_follow_a_reload() {
+    let server = PgServer::start(13, &[]);
+    create_roles(&server).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let e = exporter_for(&server, "monitor", MONITOR_PW, &tmp).await;
+    let m = e.scrape().await;
+    let target = m
+        .all("pg_up", &[])
+        .first()
+        .map(|s| s.labels.get("target").cloned().unwrap_or_default())
+        .unwrap();
+    let t = [("target", target.as_str())];
+    assert_eq!(
+        m.value("pg_settings_work_mem_bytes", &t),
+        4.0 * 1024.0 * 1024.0
+    );
+    assert_eq!(m.value("pg_slow_queries_threshold_seconds", &t), 1.0);
+    let again = e.scrape().await;
+    assert_eq!(
+        again.value("pg_settings_work_mem_bytes", &t),
+        4.0 * 1024.0 * 1024.0
+    );
+    assert!(again.has("pg_settings_info"), "kept settings are served");
+
+    server.exec("ALTER SYSTEM SET work_mem = '7MB'").await;
+    server
+        .exec("ALTER SYSTEM SET log_min_duration_statement = 250")
+        .await;
+    server.exec("SELECT pg_reload_conf()").await;
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = e.scrape().await;
+        if m.value("pg_settings_work_mem_bytes", &t) == 7.0 * 1024.0 * 1024.0 {
+            // The threshold is written into the statement from the previous scrape's
+            // settings: it follows one scrape later.
+            let m = e.scrape().await;
+            assert_eq!(
+                m.value("pg_slow_queries_threshold_seconds", &t),
+                0.25,
+                "{}",
+                m.text
+            );
+            break;
+        }
+        assert!(Instant::now() < until, "settings never re-read: {}", m.text);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

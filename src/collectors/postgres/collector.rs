@@ -33,8 +33,18 @@ struct Conn {
     /// The same statement reading the database and WAL sizes too: for a scrape that has
     /// no young enough background refresh to serve.
     main_sizes: Prepared,
+    /// The settings last read on this connection, under their key: the statement reads
+    /// `pg_settings` again only when the key changes (a reload, a privilege change).
+    settings: Option<Box<KeptSettings>>,
     /// `(schema, extversion)` of pg_stat_statements and its statement.
     pgss: Option<((String, String), Prepared)>,
+}
+
+/// Settings read by an earlier scrape on the same connection.
+struct KeptSettings {
+    key: String,
+    settings: Vec<Setting>,
+    info: Vec<(String, String)>,
 }
 
 /// A statement and, once prepared on the connection, its handle: the server plans it once
@@ -59,12 +69,13 @@ async fn run_prepared(
     client: &tokio_postgres::Client,
     sql: &str,
     statement: Option<tokio_postgres::Statement>,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<(tokio_postgres::Statement, Option<String>), tokio_postgres::Error> {
     let statement = match statement {
         Some(s) => s,
         None => client.prepare(sql).await?,
     };
-    let rows = client.query(&statement, &[]).await?;
+    let rows = client.query(&statement, params).await?;
     let doc = rows
         .first()
         .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten());
@@ -344,6 +355,8 @@ impl PostgresCollector {
         };
         let main_sql = main_prepared.sql.as_str();
         let main_st = main_prepared.statement.clone();
+        let settings_key: Option<&str> = conn.settings.as_ref().map(|k| k.key.as_str());
+        let main_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&settings_key];
         let started = Instant::now();
         let pgss_stmt = conn
             .pgss
@@ -353,12 +366,15 @@ impl PostgresCollector {
         // Both statements go out together on the one connection (tokio-postgres pipelines
         // concurrent requests): one round trip.
         let both = async {
-            tokio::join!(run_prepared(&conn.client, main_sql, main_st), async {
-                match pgss_stmt {
-                    Some((sql, st)) => Some(run_prepared(&conn.client, sql, st).await),
-                    None => None,
+            tokio::join!(
+                run_prepared(&conn.client, main_sql, main_st, &main_params),
+                async {
+                    match pgss_stmt {
+                        Some((sql, st)) => Some(run_prepared(&conn.client, sql, st, &[]).await),
+                        None => None,
+                    }
                 }
-            })
+            )
         };
         let (main, pgss) = match tokio::time::timeout_at(deadline, both).await {
             // The connection is dropped with the statements in flight; the server
@@ -385,6 +401,21 @@ impl PostgresCollector {
                     cause: Cause::new(e),
                 }
             })?;
+        match (snap.settings_read, &conn.settings) {
+            (false, Some(kept)) => {
+                snap.settings = kept.settings.clone();
+                snap.info_settings = kept.info.clone();
+            }
+            _ => {
+                conn.settings = snap.settings_key.clone().map(|key| {
+                    Box::new(KeptSettings {
+                        key,
+                        settings: snap.settings.clone(),
+                        info: snap.info_settings.clone(),
+                    })
+                });
+            }
+        }
         if !interval.is_zero() {
             let mut cache = lock(&self.sizes);
             cache.ls_waldir = !snap.privileges.ls_waldir_missing;
@@ -570,6 +601,7 @@ impl PostgresCollector {
             threshold_ms,
             main,
             main_sizes,
+            settings: None,
             pgss,
         })
     }

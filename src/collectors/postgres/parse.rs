@@ -189,6 +189,8 @@ pub fn parse_main(
             ls_waldir_missing: missing("pg_ls_waldir"),
         },
         settings,
+        settings_key: text(get("settings_key")),
+        settings_read: get("settings_read").as_bool().unwrap_or(true),
         setting_help: help,
         info_settings,
         activity,

@@ -156,6 +156,12 @@ pub struct PostgresSnapshot {
     pub privileges: Privileges,
     /// Numeric and boolean settings.
     pub settings: Vec<Setting>,
+    /// What the settings were read under (`pg_conf_load_time()` and whether the role may
+    /// read all settings): they are re-read only when it changes.
+    pub settings_key: Option<String>,
+    /// Whether this scrape's statement read `pg_settings` (else the settings are the ones
+    /// kept from an earlier scrape on the same connection).
+    pub settings_read: bool,
     /// `name → short_desc` (fetched once per connection).
     pub setting_help: Arc<HashMap<String, String>>,
     /// The [`sql::INFO_SETTINGS`] the role can see, `(name, value)`.

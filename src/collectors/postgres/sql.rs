@@ -113,6 +113,12 @@ SELECT json_build_object('databases', {DATABASE_SIZES}, 'wal_size', {wal})::text
 /// The per-scrape statement for a server of this version. `ls_waldir`: whether the role
 /// may execute `pg_ls_waldir()`. `sizes`: whether it reads the database and WAL sizes
 /// (else they come from the background refresh and the keys are `null`).
+///
+/// Takes one parameter, `$1` (text): the [`settings_key`](self) of the settings the
+/// caller already holds, or `NULL`. `pg_settings` is read only when the key differs:
+/// settings change only at a reload (`pg_conf_load_time()`) or when the role gains or
+/// loses `pg_read_all_settings`; the document's `settings_key` is the current key and
+/// `settings_read` says whether `settings` and `info` were read.
 pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool, sizes: bool) -> String {
     let info_names = INFO_SETTINGS
         .iter()
@@ -146,7 +152,8 @@ pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool, sizes: b
     format!(
         "WITH {th}, \
 priv AS (SELECT pg_has_role('pg_read_all_settings', 'USAGE') AS settings, pg_has_role('pg_read_all_stats', 'USAGE') AS stats, has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE') AS waldir), \
-st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings), \
+ck AS MATERIALIZED (SELECT pg_conf_load_time()::text || '/' || (SELECT settings FROM priv)::text AS key), \
+st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text), \
 act AS MATERIALIZED (SELECT datid, datname, state, xact_start, query_start, backend_type, pid FROM pg_stat_activity) \
 SELECT json_build_object(\
 'version', version(), \
@@ -155,6 +162,8 @@ SELECT json_build_object(\
 'in_recovery', pg_is_in_recovery(), \
 'threshold_ms', (SELECT ms FROM th), \
 'privileges', (SELECT json_build_object('pg_read_all_settings', settings, 'pg_read_all_stats', stats, 'pg_ls_waldir', waldir) FROM priv), \
+'settings_key', (SELECT key FROM ck), \
+'settings_read', (SELECT key FROM ck) IS DISTINCT FROM $1::text, \
 'settings', (SELECT num FROM st), \
 'info', (SELECT info FROM st), \
 'activity', (SELECT json_agg(json_build_array(d.datname, s.state, COALESCE(a.n, 0), COALESCE(a.max_tx, 0))) FROM pg_database d CROSS JOIN (VALUES {states}) AS s(state) LEFT JOIN (SELECT datname, state, count(*) AS n, max(extract(epoch FROM now() - xact_start))::float8 AS max_tx FROM act GROUP BY datname, state) a ON a.datname = d.datname AND a.state = s.state), \
@@ -245,6 +254,11 @@ mod tests {
         assert_eq!(q13.matches("FROM pg_stat_activity").count(), 1);
         assert!(!q13.contains("pg_ls_waldir())"), "no call without EXECUTE");
         assert!(q16.contains("FROM pg_ls_waldir()"));
+        assert!(
+            q13.contains("FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text"),
+            "pg_settings is read only when the reload time or the privilege changed"
+        );
+        assert!(q13.contains("pg_conf_load_time()::text"));
         let lean = main_query(160_004, 1000.0, true, false);
         assert!(
             !lean.contains("pg_database_size"),
