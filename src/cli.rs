@@ -192,6 +192,12 @@ pub struct Cli {
     #[arg(global = true, long = "postgres.slow-query-threshold", env = "PERSISTENCE_EXPORTER_POSTGRES_SLOW_QUERY_THRESHOLD", default_value = "1s", value_parser = parse_duration)]
     pub postgres_slow_query_threshold: std::time::Duration,
 
+    /// How often database sizes and the WAL directory size are refreshed in the
+    /// background (`pg_database_size()` walks every file); scrapes serve the last
+    /// refresh. `0s` reads them on every scrape.
+    #[arg(global = true, long = "postgres.size-interval", env = "PERSISTENCE_EXPORTER_POSTGRES_SIZE_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub postgres_size_interval: std::time::Duration,
+
     /// One-shot subcommand; without one the exporter serves metrics.
     #[command(subcommand)]
     pub command: Option<Command>,

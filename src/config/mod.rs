@@ -20,7 +20,10 @@ mod probe;
 mod redis;
 
 pub use docker::DockerTarget;
-pub use postgres::{PgSslMode, PostgresTarget, probe_postgres_target, split_sslmode};
+pub use postgres::{
+    DEFAULT_SIZE_INTERVAL, MAX_SIZE_INTERVAL, PgSslMode, PostgresTarget, probe_postgres_target,
+    split_sslmode,
+};
 pub use probe::{ProbeModule, ProbeSettings};
 pub use redis::{RedisTarget, RedisTls, probe_redis_target};
 pub use web::{WebSettings, parse_listen_address};

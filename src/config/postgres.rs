@@ -19,6 +19,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Default of `size_interval` / `--postgres.size-interval`.
+pub const DEFAULT_SIZE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Upper bound of `size_interval`: sizes older than a day are not worth serving.
+pub const MAX_SIZE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// TLS mode for PostgreSQL, named as libpq's `sslmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PgSslMode {
@@ -75,6 +81,9 @@ pub struct PostgresTarget {
     pub slow_query_threshold: Duration,
     /// How many pg_stat_statements entries (by total time) to export.
     pub statements_top_n: usize,
+    /// How often database sizes (`pg_database_size()`) and the WAL directory size are
+    /// refreshed in the background; scrapes serve the last refresh.
+    pub size_interval: Duration,
     /// Docker container this server runs in, when it cannot be found automatically.
     pub container: Option<String>,
     /// Declared not to run in a container (`in_container: false`,
@@ -116,6 +125,7 @@ impl FlagTargets<'_> {
             log_file: self.cli.postgres_log_file.clone(),
             slow_query_threshold: self.cli.postgres_slow_query_threshold,
             statements_top_n: 10,
+            size_interval: self.cli.postgres_size_interval,
             container: None,
             not_in_container: self.cli.postgres_not_in_container,
             profile: self.profile.clone(),
@@ -149,6 +159,7 @@ pub fn probe_postgres_target(
             log_file: None,
             slow_query_threshold,
             statements_top_n: 10,
+            size_interval: DEFAULT_SIZE_INTERVAL,
             container: None,
             not_in_container: false,
             profile,
@@ -216,6 +227,9 @@ pub(crate) fn from_file(
             format!("{statements_top_n} is above the limit of {MAX_STATEMENTS_TOP_N}"),
         );
     }
+    let size_interval = e
+        .duration("size_interval", MAX_SIZE_INTERVAL)
+        .unwrap_or(cli.postgres_size_interval);
     let (container, not_in_container) = placement(&mut e);
     let profile_name = e.string("profile");
     let overrides = e.check_overrides();
@@ -248,6 +262,7 @@ pub(crate) fn from_file(
         log_file,
         slow_query_threshold,
         statements_top_n: statements_top_n.min(MAX_STATEMENTS_TOP_N),
+        size_interval,
         container,
         not_in_container,
         profile,

@@ -509,3 +509,33 @@ fn web_config_is_validated_in_the_config_layer() {
     );
     assert!(parse_listen_address("9631").is_err());
 }
+
+#[test]
+fn size_interval_from_the_file_or_the_flag() {
+    let s = load_file(
+        "postgres:\n  - name: a\n    dsn: host=a\n    size_interval: 5m\n  - name: b\n    dsn: host=b\n",
+        &no_env(),
+    )
+    .unwrap();
+    assert_eq!(s.postgres[0].size_interval, Duration::from_secs(300));
+    assert_eq!(
+        s.postgres[1].size_interval,
+        Duration::from_secs(60),
+        "default 1m"
+    );
+    let s = load(
+        &cli(&["--postgres.dsn", "host=a", "--postgres.size-interval", "0s"]),
+        &no_env(),
+    )
+    .unwrap();
+    assert_eq!(s.postgres[0].size_interval, Duration::ZERO);
+    let e = load_file(
+        "postgres:\n  - name: a\n    dsn: host=a\n    size_interval: 2d\n",
+        &no_env(),
+    )
+    .unwrap_err();
+    assert!(
+        e.lines().iter().any(|l| l.contains("size_interval")),
+        "{e:?}"
+    );
+}

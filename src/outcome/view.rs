@@ -320,6 +320,7 @@ mod tests {
                 storage_driver: "overlay2".into(),
                 docker_root_dir: "/var/lib/docker".into(),
                 volumes: Vec::new(),
+                volumes_listed: None,
                 disk_usage: None,
                 volumes_filesystem: Some(FsCapacity {
                     path: "/var/lib/docker/volumes".into(),

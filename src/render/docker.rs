@@ -85,6 +85,20 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
             u.duration.as_secs_f64(),
         );
     }
+    if let Some((at, took)) = s.volumes_listed {
+        f.gauge(
+            "docker_volumes_last_refresh_timestamp_seconds",
+            "Unix time of the last successful volume listing (GET /volumes, refreshed every disk_usage_interval): the volume list is this old.",
+            &[],
+            crate::clock::unix_seconds(at),
+        );
+        f.gauge(
+            "docker_volumes_refresh_duration_seconds",
+            "Duration of the last successful volume listing (GET /volumes).",
+            &[],
+            took.as_secs_f64(),
+        );
+    }
     if let Some(fs) = &s.volumes_filesystem {
         f.gauge(
             "docker_volumes_filesystem_size_bytes",
@@ -195,6 +209,10 @@ mod tests {
                 vol(&anon, &[]),
                 vol("nfs", &[]),
             ],
+            volumes_listed: Some((
+                UNIX_EPOCH + Duration::from_secs(990),
+                Duration::from_millis(10),
+            )),
             disk_usage: Some(Arc::new(DiskUsage {
                 volumes: BTreeMap::from([
                     (
@@ -297,6 +315,8 @@ mod tests {
             "docker_volume_ref_count{volume=\"proj_pgdata\"} 1",
             "docker_disk_usage_last_refresh_timestamp_seconds 1000",
             "docker_disk_usage_refresh_duration_seconds 0.25",
+            "docker_volumes_last_refresh_timestamp_seconds 990",
+            "docker_volumes_refresh_duration_seconds 0.01",
             "docker_volumes_filesystem_size_bytes 1000",
             "docker_volumes_filesystem_avail_bytes 400",
             "docker_container_data_mount_info{target=\"cache\",container=\"redis-1\",service=\"redis\",path=\"/srv/redis/db\",path_source=\"server\",mount_type=\"volume\",volume=\"proj_redis\",driver=\"local\",rw=\"true\"} 1",

@@ -200,13 +200,31 @@ impl Families {
     }
 }
 
-/// The exporter's own `process_*` metrics (CPU, RSS, open fds, start time).
+/// How long the `process_*` metrics are reused: reading them opens `/proc/self/stat`,
+/// `/proc/self/limits` and lists every open file descriptor, which costs more than a
+/// whole Redis scrape.
+const PROCESS_METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The exporter's own `process_*` metrics (CPU, RSS, open fds, start time), read from
+/// `/proc` at most once per [`PROCESS_METRICS_TTL`].
 fn process_families() -> Vec<proto::MetricFamily> {
     static COLLECTOR: OnceLock<prometheus::process_collector::ProcessCollector> = OnceLock::new();
+    type Cached = Option<(std::time::Instant, Vec<proto::MetricFamily>)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
     use prometheus::core::Collector as _;
-    COLLECTOR
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, families)) = cache.as_ref()
+        && at.elapsed() < PROCESS_METRICS_TTL
+    {
+        return families.clone();
+    }
+    let families = COLLECTOR
         .get_or_init(prometheus::process_collector::ProcessCollector::for_self)
-        .collect()
+        .collect();
+    *cache = Some((std::time::Instant::now(), families.clone()));
+    families
 }
 
 /// Renders one `/metrics` response from the view of a scrape and its check results.

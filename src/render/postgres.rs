@@ -359,6 +359,22 @@ pub(super) fn render(
             v,
         );
     }
+    if let Some(v) = s.size_refresh_age_seconds {
+        f.gauge(
+            "persistence_exporter_postgres_size_refresh_age_seconds",
+            "Age of the served pg_database_size_bytes and pg_wal_size_bytes: seconds since their refresh ended (refreshed every size_interval in the background).",
+            &t,
+            v,
+        );
+    }
+    if let Some(v) = s.size_refresh_duration_seconds {
+        f.gauge(
+            "persistence_exporter_postgres_size_refresh_duration_seconds",
+            "How long the refresh of the served database and WAL sizes took, seconds.",
+            &t,
+            v,
+        );
+    }
 
     // Database statistics.
     for row in &s.stat_database {

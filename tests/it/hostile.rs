@@ -256,6 +256,7 @@ fn postgres_target(dsn: String, pinned: Option<SocketAddr>, timeout: Duration) -
         log_file: None,
         slow_query_threshold: Duration::from_secs(1),
         statements_top_n: 10,
+        size_interval: Duration::from_secs(60),
         container: None,
         not_in_container: false,
         profile: Profile::load("durable").unwrap(),

@@ -816,3 +816,122 @@ async fn tls_modes() {
     assert!(ssl >= 5, "{ssl} TLS sessions");
     e.stop().await;
 }
+
+/// Database sizes leave the scrape path: the first scrape reads them itself, later scrapes
+/// serve the background refresh (so a database created since is sized only by the next
+/// refresh), with its age and duration; a dropped database disappears at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn database_sizes_are_refreshed_in_the_background() {
+    let server = PgServer::start(16, &[]);
+    create_roles(&server).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let pwf = password_file(&tmp, "pg.pw", MONITOR_PW);
+    let e = Exporter::start(&[
+        "--postgres.dsn",
+        &server.dsn("monitor", "postgres"),
+        "--postgres.password-file",
+        &pwf,
+        "--postgres.size-interval",
+        "4s",
+    ])
+    .await;
+    let m = e.scrape().await;
+    let target = m
+        .all("pg_up", &[])
+        .first()
+        .map(|s| s.labels.get("target").cloned().unwrap_or_default())
+        .unwrap();
+    let l = |d: &'static str| vec![("target", target.as_str()), ("datname", d)];
+    assert!(
+        m.value("pg_database_size_bytes", &l("shop")) > 0.0,
+        "{}",
+        logs()
+    );
+    let age = "persistence_exporter_postgres_size_refresh_age_seconds";
+    let took = "persistence_exporter_postgres_size_refresh_duration_seconds";
+    let t1 = [("target", target.as_str())];
+    assert!(m.value(age, &t1) < 4.0);
+    assert!(m.value(took, &t1) > 0.0);
+
+    server.exec("CREATE DATABASE fresh").await;
+    let m = e.scrape().await;
+    assert!(
+        m.get("pg_database_size_bytes", &l("fresh")).is_none(),
+        "the scrape served the refresh, not pg_database_size():\n{}",
+        m.text
+    );
+    assert!(m.value("pg_database_size_bytes", &l("shop")) > 0.0);
+
+    // The background refresh sizes it within the interval (plus one refresh).
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = e.scrape().await;
+        assert!(
+            m.value(age, &t1) <= 4.0 + 5.0,
+            "never older than the interval plus one refresh"
+        );
+        if m.get("pg_database_size_bytes", &l("fresh")).is_some() {
+            assert!(m.value(age, &t1) < 4.0, "{}", m.text);
+            break;
+        }
+        assert!(Instant::now() < until, "never refreshed: {}", logs());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    server.exec("DROP DATABASE fresh").await;
+    let m = e.scrape().await;
+    assert!(m.get("pg_database_size_bytes", &l("fresh")).is_none());
+    assert!(m.value("pg_database_size_bytes", &l("shop")) > 0.0);
+}
+
+/// Settings are kept between scrapes and read again after a reload: a changed setting and
+/// the slow-query threshold derived from `log_min_duration_statement` both follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_follow_a_reload() {
+    let server = PgServer::start(13, &[]);
+    create_roles(&server).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let e = exporter_for(&server, "monitor", MONITOR_PW, &tmp).await;
+    let m = e.scrape().await;
+    let target = m
+        .all("pg_up", &[])
+        .first()
+        .map(|s| s.labels.get("target").cloned().unwrap_or_default())
+        .unwrap();
+    let t = [("target", target.as_str())];
+    assert_eq!(
+        m.value("pg_settings_work_mem_bytes", &t),
+        4.0 * 1024.0 * 1024.0
+    );
+    assert_eq!(m.value("pg_slow_queries_threshold_seconds", &t), 1.0);
+    let again = e.scrape().await;
+    assert_eq!(
+        again.value("pg_settings_work_mem_bytes", &t),
+        4.0 * 1024.0 * 1024.0
+    );
+    assert!(again.has("pg_settings_info"), "kept settings are served");
+
+    server.exec("ALTER SYSTEM SET work_mem = '7MB'").await;
+    server
+        .exec("ALTER SYSTEM SET log_min_duration_statement = 250")
+        .await;
+    server.exec("SELECT pg_reload_conf()").await;
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = e.scrape().await;
+        if m.value("pg_settings_work_mem_bytes", &t) == 7.0 * 1024.0 * 1024.0 {
+            // The threshold is written into the statement from the previous scrape's
+            // settings: it follows one scrape later.
+            let m = e.scrape().await;
+            assert_eq!(
+                m.value("pg_slow_queries_threshold_seconds", &t),
+                0.25,
+                "{}",
+                m.text
+            );
+            break;
+        }
+        assert!(Instant::now() < until, "settings never re-read: {}", m.text);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -4,10 +4,12 @@
 //! directory in `render`, through the pure [`data_mount`]).
 //!
 //! Per scrape (cheap): `/version` (cached after the first success, re-negotiated after a
-//! failure), `/info` (reused for a minute), `/volumes`, and `/containers/json` +
-//! `/containers/{id}/json` only for containers of monitored targets. `/system/df`, which walks every volume and layer, runs
-//! in a background task, one call at a time, every `disk_usage_interval`; scrapes read its
-//! last result and never wait for it.
+//! failure), `/info` (reused for a minute), and `/containers/json` +
+//! `/containers/{id}/json` only for containers of monitored targets. `/system/df`, which
+//! walks every volume and layer, and `/volumes` ([`volume_list`]; 10 ms per thousand
+//! volumes) run in background tasks, one call at a time each, every
+//! `disk_usage_interval`; scrapes read their last results and never wait for them (a
+//! scrape lists the volumes itself only when no listing is young enough).
 //!
 //! We speak HTTP to the Engine ourselves ([`engine`]) and parse its JSON tolerantly
 //! ([`api`]): the version is negotiated (never pinned: Docker 29 rejects API < 1.44), and
@@ -21,6 +23,7 @@ pub mod logs;
 mod matching;
 mod mounts;
 mod snapshot;
+mod volume_list;
 
 use super::{Cause, CollectError, Kind, lock};
 pub use crate::collectors::address::{postgres_host_port, redis_host_port};
@@ -60,6 +63,8 @@ pub struct DockerCollector {
     targets: Vec<MonitoredTarget>,
     cache: DiskUsageCache,
     refresher: Option<RefreshTask>,
+    volume_cache: volume_list::VolumeListCache,
+    volume_refresher: Option<RefreshTask>,
     log_followers: BTreeMap<String, logs::ContainerLogFollower>,
 }
 
@@ -77,6 +82,8 @@ impl DockerCollector {
             targets: monitored,
             cache: Arc::new(Mutex::new(None)),
             refresher: None,
+            volume_cache: Arc::default(),
+            volume_refresher: None,
             log_followers: BTreeMap::new(),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -104,13 +111,23 @@ impl DockerCollector {
         };
         let df_timeout = self.timeout.max(self.interval).max(DISK_USAGE_MIN_TIMEOUT);
         let task = tokio::spawn(refresh_loop(
-            engine,
+            engine.clone(),
             self.name.clone(),
             self.interval,
             df_timeout,
             self.cache.clone(),
         ));
         self.refresher = Some(RefreshTask(task));
+        if self.volume_refresher.is_none() {
+            let task = tokio::spawn(volume_list::refresh_loop(
+                engine,
+                self.name.clone(),
+                self.interval,
+                self.timeout,
+                self.volume_cache.clone(),
+            ));
+            self.volume_refresher = Some(RefreshTask(task));
+        }
     }
 
     fn err(&self, e: EngineError) -> CollectError {
@@ -153,6 +170,7 @@ impl DockerCollector {
             // right away when the failure was an answer, not silence.
             self.version = None;
             self.info = None;
+            *lock(&self.volume_cache) = None;
             if cached
                 && matches!(
                     result,
@@ -206,9 +224,28 @@ impl DockerCollector {
                 None => Some(engine.get(&info_path, call_deadline()).await),
             }
         };
-        let (fresh_info, volumes, containers) = tokio::join!(
+        let listed = volume_list::fresh(&self.volume_cache, self.interval + self.timeout);
+        // With a cached listing the scrape still asks the Engine something (`/_ping`, the
+        // cheapest call, under the negotiated version): an Engine that is gone or was
+        // replaced by one refusing that version fails the scrape, never served from
+        // caches as up.
+        let ping_path = format!("/v{api}/_ping");
+        let list_call = async {
+            match listed {
+                Some(_) => match engine.get(&ping_path, call_deadline()).await {
+                    Ok(_) => None,
+                    Err(e) => Some((Err(e), Duration::ZERO)),
+                },
+                None => {
+                    let start = Instant::now();
+                    let body = engine.get(&volumes_path, call_deadline()).await;
+                    Some((body, start.elapsed()))
+                }
+            }
+        };
+        let (fresh_info, fresh_list, containers) = tokio::join!(
             info_call,
-            engine.get(&volumes_path, call_deadline()),
+            list_call,
             find_target_containers(&engine, api, &self.name, &self.targets, call_deadline()),
         );
         let info = match (cached_info, fresh_info) {
@@ -223,9 +260,18 @@ impl DockerCollector {
                 return Err(self.protocol("/info was neither cached nor read".to_string()));
             }
         };
-        let mut volumes = api::parse_volume_list(&volumes.map_err(|e| self.err(e))?)
-            .map_err(|e| self.protocol(e))?;
-        volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        let list = match (listed, fresh_list) {
+            (Some(_), Some((Err(e), _))) => return Err(self.err(e)),
+            (Some(l), _) => l,
+            (None, Some((body, took))) => {
+                let l = volume_list::listing(&body.map_err(|e| self.err(e))?, took)
+                    .map_err(|e| self.protocol(e))?;
+                volume_list::store(&self.volume_cache, l)
+            }
+            (None, None) => {
+                return Err(self.protocol("/volumes was neither cached nor read".to_string()));
+            }
+        };
         self.follow_postgres_logs(&engine, api, &containers);
         let slow_logs = self
             .log_followers
@@ -243,7 +289,8 @@ impl DockerCollector {
             api_version: api,
             storage_driver: info.storage_driver,
             docker_root_dir: info.docker_root_dir,
-            volumes,
+            volumes: list.volumes.clone(),
+            volumes_listed: Some((list.refreshed_at, list.duration)),
             disk_usage: lock(&self.cache).clone(),
             volumes_filesystem,
             containers,

@@ -107,8 +107,12 @@ pub struct DockerSnapshot {
     pub storage_driver: String,
     /// Docker's data root on the Engine's host.
     pub docker_root_dir: String,
-    /// Current volumes.
+    /// Volumes of the last listing (refreshed in the background every
+    /// `disk_usage_interval`).
     pub volumes: Vec<Volume>,
+    /// When that listing finished and how long it took (`None` for a snapshot not made
+    /// by the collector).
+    pub volumes_listed: Option<(std::time::SystemTime, std::time::Duration)>,
     /// The background `/system/df` cache (`None` until the first refresh succeeded).
     pub disk_usage: Option<Arc<DiskUsage>>,
     /// Capacity of the filesystem holding the volumes, when visible from here.

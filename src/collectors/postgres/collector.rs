@@ -2,6 +2,7 @@
 //! follower task, and the mapping of client errors to [`CollectError`].
 
 use super::parse::{parse_connect, parse_main, parse_statements};
+use super::sizes::{self, RefreshJob, SizeCache, Sizes};
 use super::snapshot::{PostgresSnapshot, Privileges, Setting, Statements};
 use super::{connect, slowlog, sql, tls};
 use crate::collectors::capped::{DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
@@ -29,10 +30,23 @@ struct Conn {
     /// The slow-query threshold written into the statements.
     threshold_ms: f64,
     main: Prepared,
+    /// The same statement reading the database and WAL sizes too: for a scrape that has
+    /// no young enough background refresh to serve.
+    main_sizes: Prepared,
+    /// The settings last read on this connection, under their key: the statement reads
+    /// `pg_settings` again only when the key changes (a reload, a privilege change).
+    settings: Option<Box<KeptSettings>>,
     /// `(schema, extversion)` of pg_stat_statements and its statement.
     pgss: Option<((String, String), Prepared)>,
     /// The cluster's `system_identifier`, read at connect ([`super::identity`]).
     system_identifier: Option<String>,
+}
+
+/// Settings read by an earlier scrape on the same connection.
+struct KeptSettings {
+    key: String,
+    settings: Vec<Setting>,
+    info: Vec<(String, String)>,
 }
 
 /// A statement and, once prepared on the connection, its handle: the server plans it once
@@ -57,12 +71,13 @@ async fn run_prepared(
     client: &tokio_postgres::Client,
     sql: &str,
     statement: Option<tokio_postgres::Statement>,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<(tokio_postgres::Statement, Option<String>), tokio_postgres::Error> {
     let statement = match statement {
         Some(s) => s,
         None => client.prepare(sql).await?,
     };
-    let rows = client.query(&statement, &[]).await?;
+    let rows = client.query(&statement, params).await?;
     let doc = rows
         .first()
         .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten());
@@ -94,11 +109,17 @@ pub struct PostgresCollector {
     follow_task: Option<tokio::task::JoinHandle<()>>,
     /// Last privilege state logged, so a missing privilege is logged once, not per scrape.
     logged_privileges: Option<Privileges>,
+    /// Database and WAL sizes from the background refresh.
+    sizes: Arc<Mutex<SizeCache>>,
+    size_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for PostgresCollector {
     fn drop(&mut self) {
         if let Some(t) = self.follow_task.take() {
+            t.abort();
+        }
+        if let Some(t) = self.size_task.take() {
             t.abort();
         }
     }
@@ -126,6 +147,8 @@ impl PostgresCollector {
             follower,
             follow_task: None,
             logged_privileges: None,
+            sizes: Arc::new(Mutex::new(SizeCache::default())),
+            size_task: None,
         };
         c.start_follow_task();
         c
@@ -172,10 +195,43 @@ impl PostgresCollector {
         }));
     }
 
+    /// The size refresh interval (`0`: sizes are read by every scrape).
+    fn size_interval(&self) -> Duration {
+        self.target
+            .size_interval
+            .min(crate::config::MAX_SIZE_INTERVAL)
+    }
+
+    /// Spawns the background size refresh, when sizes have an interval and there is a
+    /// runtime (else the scrapes read the sizes).
+    fn start_size_task(&mut self) {
+        let interval = self.size_interval();
+        if self.size_task.is_some() || interval.is_zero() {
+            return;
+        }
+        let (Ok(config), Ok((tls, ssl_mode))) = (&self.config, &self.tls) else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let job = RefreshJob {
+            name: self.target.name.clone(),
+            config: (**config).clone(),
+            tls: tls.clone(),
+            ssl_mode: *ssl_mode,
+            pinned: self.target.pinned_addr,
+            max_reply_bytes: self.budget.cap(),
+            timeout: self.target.timeout,
+        };
+        self.size_task = Some(sizes::spawn(&handle, &self.sizes, job, interval));
+    }
+
     /// One scrape: the statements on the kept connection (reconnecting once if it broke)
     /// and a last read of the log file, concurrently, all before `deadline`.
     pub async fn collect(&mut self, deadline: Instant) -> Result<PostgresSnapshot, CollectError> {
         self.start_follow_task();
+        self.start_size_task();
         let deadline = deadline.min(Instant::now() + self.target.timeout);
         self.attempt_budget = crate::collectors::stated_budget(deadline);
         let follower = self.follower.clone();
@@ -285,6 +341,26 @@ impl PostgresCollector {
                 .statements_failed
                 .as_ref()
                 .is_none_or(|(_, retry_at)| Instant::now() >= *retry_at);
+        // Sizes from the background refresh while it is young enough (one interval plus
+        // one refresh), else read by this scrape's statement.
+        let interval = self.size_interval();
+        let cached: Option<Sizes> = if interval.is_zero() {
+            None
+        } else {
+            lock(&self.sizes)
+                .fresh(interval + self.target.timeout)
+                .cloned()
+        };
+        let main_prepared = if cached.is_some() {
+            &conn.main
+        } else {
+            &conn.main_sizes
+        };
+        let main_sql = main_prepared.sql.as_str();
+        let main_st = main_prepared.statement.clone();
+        let settings_key: Option<&str> = conn.settings.as_ref().map(|k| k.key.as_str());
+        let main_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&settings_key];
+        let started = Instant::now();
         let pgss_stmt = conn
             .pgss
             .as_ref()
@@ -294,10 +370,10 @@ impl PostgresCollector {
         // concurrent requests): one round trip.
         let both = async {
             tokio::join!(
-                run_prepared(&conn.client, &conn.main.sql, conn.main.statement.clone()),
+                run_prepared(&conn.client, main_sql, main_st, &main_params),
                 async {
                     match pgss_stmt {
-                        Some((sql, st)) => Some(run_prepared(&conn.client, sql, st).await),
+                        Some((sql, st)) => Some(run_prepared(&conn.client, sql, st, &[]).await),
                         None => None,
                     }
                 }
@@ -314,8 +390,13 @@ impl PostgresCollector {
             target: name.clone(),
             cause: "the statement returned no row".into(),
         })?;
+        let took = started.elapsed();
         let mut conn = conn;
-        conn.main.statement = Some(main_stmt);
+        if cached.is_some() {
+            conn.main.statement = Some(main_stmt);
+        } else {
+            conn.main_sizes.statement = Some(main_stmt);
+        }
         let system_identifier = conn.system_identifier.clone();
         let (mut snap, pgss_now) =
             parse_main(&doc, conn.version_num, conn.help.clone()).map_err(|e| {
@@ -324,6 +405,52 @@ impl PostgresCollector {
                     cause: Cause::new(e),
                 }
             })?;
+        match (snap.settings_read, &conn.settings) {
+            (false, Some(kept)) => {
+                snap.settings = kept.settings.clone();
+                snap.info_settings = kept.info.clone();
+            }
+            _ => {
+                conn.settings = snap.settings_key.clone().map(|key| {
+                    Box::new(KeptSettings {
+                        key,
+                        settings: snap.settings.clone(),
+                        info: snap.info_settings.clone(),
+                    })
+                });
+            }
+        }
+        if !interval.is_zero() {
+            let mut cache = lock(&self.sizes);
+            cache.ls_waldir = !snap.privileges.ls_waldir_missing;
+            let sizes = match cached {
+                Some(s) => {
+                    // A database dropped since the refresh is not reported.
+                    let current: std::collections::HashSet<&str> =
+                        snap.activity.iter().map(|a| a.datname.as_str()).collect();
+                    snap.databases = s
+                        .databases
+                        .iter()
+                        .filter(|(d, _)| current.is_empty() || current.contains(d.as_str()))
+                        .cloned()
+                        .collect();
+                    snap.wal_size_bytes = s.wal_size_bytes;
+                    s
+                }
+                None => {
+                    let s = Sizes {
+                        databases: snap.databases.clone(),
+                        wal_size_bytes: snap.wal_size_bytes,
+                        at: Instant::now(),
+                        took,
+                    };
+                    cache.sizes = Some(s.clone());
+                    s
+                }
+            };
+            snap.size_refresh_age_seconds = Some(sizes.at.elapsed().as_secs_f64());
+            snap.size_refresh_duration_seconds = Some(sizes.took.as_secs_f64());
+        }
         snap.statements = match (&mut conn.pgss, pgss) {
             (None, _) => Statements::NotInstalled,
             (Some(_), None) => Statements::Unavailable(
@@ -363,6 +490,13 @@ impl PostgresCollector {
                 conn.version_num,
                 threshold_ms,
                 conn.ls_waldir,
+                false,
+            ));
+            conn.main_sizes = Prepared::new(sql::main_query(
+                conn.version_num,
+                threshold_ms,
+                conn.ls_waldir,
+                true,
             ));
         }
         if threshold_changed || conn.pgss.as_ref().map(|(loc, _)| loc) != pgss_now.as_ref() {
@@ -460,6 +594,13 @@ impl PostgresCollector {
             info.version_num,
             threshold_ms,
             info.ls_waldir,
+            false,
+        ));
+        let main_sizes = Prepared::new(sql::main_query(
+            info.version_num,
+            threshold_ms,
+            info.ls_waldir,
+            true,
         ));
         let pgss = info.pgss.map(|loc| {
             let sql = self.statements_sql(&loc, threshold_ms);
@@ -472,6 +613,8 @@ impl PostgresCollector {
             ls_waldir: info.ls_waldir,
             threshold_ms,
             main,
+            main_sizes,
+            settings: None,
             pgss,
             system_identifier,
         })
@@ -574,6 +717,7 @@ mod tests {
             log_file: None,
             slow_query_threshold: Duration::from_secs(1),
             statements_top_n: 10,
+            size_interval: Duration::from_secs(60),
             container: None,
             profile: crate::config::profile::Profile::load("durable").unwrap(),
             pinned_addr: None,

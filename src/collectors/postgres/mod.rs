@@ -6,6 +6,9 @@
 //! pipelined on the connection: one round trip whatever the number of databases and
 //! settings. See [`sql`] for the statements and their version gates.
 //!
+//! Database sizes and the WAL directory size are refreshed in the background on their
+//! own interval ([`sizes`]): `pg_database_size()` walks every file of the cluster.
+//!
 //! Slow statements are seen three ways: in flight (`pg_stat_activity`), counted exactly
 //! from the server's log file ([`slowlog`], followed by a background task), and from
 //! pg_stat_statements when installed.
@@ -17,6 +20,7 @@ mod collector;
 pub mod connect;
 pub mod identity;
 mod parse;
+mod sizes;
 pub mod slowlog;
 mod snapshot;
 pub mod sql;
@@ -24,7 +28,9 @@ pub mod tls;
 
 pub(crate) use collector::build_config;
 pub use collector::{LOG_POLL_INTERVAL, PostgresCollector, STATEMENTS_RETRY};
-pub use parse::{ConnectInfo, ParseError, parse_connect, parse_main, parse_statements};
+pub use parse::{
+    ConnectInfo, ParseError, parse_connect, parse_main, parse_sizes, parse_statements,
+};
 pub use snapshot::{
     Activity, Archiver, Checkpoints, InFlight, PostgresSnapshot, Privileges, STAT_DATABASE_COLUMNS,
     Setting, StatDatabase, StatementStats, Statements, short_version,

@@ -153,13 +153,7 @@ pub fn parse_main(
             })
         })
         .collect();
-    let databases = rows(get("databases"))
-        .iter()
-        .filter_map(|r| {
-            let a = r.as_array()?;
-            Some((text(a.first()?)?, a.get(1).and_then(num)))
-        })
-        .collect();
+    let databases = databases_of(get("databases"));
     let stat_database = rows(get("stat_database"))
         .iter()
         .filter_map(|r| {
@@ -196,6 +190,8 @@ pub fn parse_main(
             control_system_missing: missing("pg_control_system"),
         },
         settings,
+        settings_key: text(get("settings_key")),
+        settings_read: get("settings_read").as_bool().unwrap_or(true),
         setting_help: help,
         info_settings,
         activity,
@@ -207,11 +203,40 @@ pub fn parse_main(
         checkpoints: object_nums(get("checkpoints")),
         wal: object_nums(get("wal")),
         wal_size_bytes: num(get("wal_size")),
+        size_refresh_age_seconds: None,
+        size_refresh_duration_seconds: None,
         statements: Statements::NotInstalled,
         slow_log: None,
         system_identifier: None,
     };
     Ok((snap, pgss_of(get("pgss"))))
+}
+
+/// `(datname, bytes)`; `None` when the role may not know it.
+pub type DatabaseSizes = Vec<(String, Option<f64>)>;
+
+/// `[[datname, bytes]]` → `(datname, size)`.
+fn databases_of(v: &Value) -> DatabaseSizes {
+    rows(v)
+        .iter()
+        .filter_map(|r| {
+            let a = r.as_array()?;
+            Some((text(a.first()?)?, a.get(1).and_then(num)))
+        })
+        .collect()
+}
+
+/// Parses [`sql::sizes_query`]'s document: every database's size and the WAL size.
+pub fn parse_sizes(doc: &str) -> Result<(DatabaseSizes, Option<f64>), ParseError> {
+    let v: Value = serde_json::from_str(doc)?;
+    if !v.is_object() {
+        return Err(ParseError::Missing("expected a JSON object"));
+    }
+    let null = Value::Null;
+    Ok((
+        databases_of(v.get("databases").unwrap_or(&null)),
+        v.get("wal_size").and_then(num),
+    ))
 }
 
 /// Parses [`sql::statements_query`]'s document.

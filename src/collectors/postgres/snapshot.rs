@@ -159,6 +159,12 @@ pub struct PostgresSnapshot {
     pub privileges: Privileges,
     /// Numeric and boolean settings.
     pub settings: Vec<Setting>,
+    /// What the settings were read under (`pg_conf_load_time()` and whether the role may
+    /// read all settings): they are re-read only when it changes.
+    pub settings_key: Option<String>,
+    /// Whether this scrape's statement read `pg_settings` (else the settings are the ones
+    /// kept from an earlier scrape on the same connection).
+    pub settings_read: bool,
     /// `name → short_desc` (fetched once per connection).
     pub setting_help: Arc<HashMap<String, String>>,
     /// The [`sql::INFO_SETTINGS`] the role can see, `(name, value)`.
@@ -181,6 +187,12 @@ pub struct PostgresSnapshot {
     pub wal: Vec<(String, f64)>,
     /// Size of `pg_wal` in bytes (needs `pg_ls_waldir`).
     pub wal_size_bytes: Option<f64>,
+    /// Age of the served database and WAL sizes, seconds (they are refreshed in the
+    /// background every `size_interval`); `None` when they are read on every scrape.
+    pub size_refresh_age_seconds: Option<f64>,
+    /// How long the refresh that produced them took, seconds (for a refresh done inside a
+    /// scrape: that scrape's whole statement); `None` when read on every scrape.
+    pub size_refresh_duration_seconds: Option<f64>,
     /// pg_stat_statements.
     pub statements: Statements,
     /// Slow statements counted from the log file; `None` when no log file is configured.

@@ -83,10 +83,43 @@ fn threshold_cte(threshold_ms: f64) -> String {
     format!("th AS (SELECT {threshold_ms}::float8 AS ms)")
 }
 
+/// Every database's size (`NULL` when the role may not know it), as a JSON array of
+/// `[datname, bytes]`. `pg_database_size()` walks every file of the database: the costly
+/// part of a scrape on a large cluster, hence refreshed on its own interval.
+const DATABASE_SIZES: &str = "(SELECT json_agg(json_build_array(datname, CASE WHEN has_database_privilege(oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE') THEN pg_database_size(oid) END)) FROM pg_database)";
+
+/// The size of `pg_wal`, or `NULL` when the role may not execute `pg_ls_waldir()` (then
+/// the call must not even appear in the statement: EXECUTE is checked when the plan
+/// starts, not when a `CASE` branch runs).
+fn wal_size(ls_waldir: bool) -> &'static str {
+    if ls_waldir {
+        "(SELECT sum(size) FROM pg_ls_waldir())"
+    } else {
+        "NULL::numeric"
+    }
+}
+
+/// The background size refresh: the session's `statement_timeout`, then every
+/// database's size and the WAL directory's, as one JSON document
+/// (`{"databases": [[datname, bytes]], "wal_size": bytes}`).
+pub fn sizes_query(statement_timeout_ms: u64, ls_waldir: bool) -> String {
+    format!(
+        "SET statement_timeout = {statement_timeout_ms}; \
+SELECT json_build_object('databases', {DATABASE_SIZES}, 'wal_size', {wal})::text",
+        wal = wal_size(ls_waldir),
+    )
+}
+
 /// The per-scrape statement for a server of this version. `ls_waldir`: whether the role
-/// may execute `pg_ls_waldir()`; the call must not even appear in the statement otherwise
-/// (EXECUTE is checked when the plan starts, not when a `CASE` branch runs).
-pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool) -> String {
+/// may execute `pg_ls_waldir()`. `sizes`: whether it reads the database and WAL sizes
+/// (else they come from the background refresh and the keys are `null`).
+///
+/// Takes one parameter, `$1` (text): the [`settings_key`](self) of the settings the
+/// caller already holds, or `NULL`. `pg_settings` is read only when the key differs:
+/// settings change only at a reload (`pg_conf_load_time()`) or when the role gains or
+/// loses `pg_read_all_settings`; the document's `settings_key` is the current key and
+/// `settings_read` says whether `settings` and `info` were read.
+pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool, sizes: bool) -> String {
     let info_names = INFO_SETTINGS
         .iter()
         .map(|n| quote_literal(n))
@@ -111,15 +144,16 @@ pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool) -> Strin
     } else {
         "NULL::json"
     };
-    let wal_size = if ls_waldir {
-        "(SELECT sum(size) FROM pg_ls_waldir())"
+    let (databases, wal_size) = if sizes {
+        (DATABASE_SIZES, wal_size(ls_waldir))
     } else {
-        "NULL::numeric"
+        ("NULL::json", "NULL::numeric")
     };
     format!(
         "WITH {th}, \
 priv AS (SELECT pg_has_role('pg_read_all_settings', 'USAGE') AS settings, pg_has_role('pg_read_all_stats', 'USAGE') AS stats, has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE') AS waldir, has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS control), \
-st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings), \
+ck AS MATERIALIZED (SELECT pg_conf_load_time()::text || '/' || (SELECT settings FROM priv)::text AS key), \
+st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text), \
 act AS MATERIALIZED (SELECT datid, datname, state, xact_start, query_start, backend_type, pid FROM pg_stat_activity) \
 SELECT json_build_object(\
 'version', version(), \
@@ -128,11 +162,13 @@ SELECT json_build_object(\
 'in_recovery', pg_is_in_recovery(), \
 'threshold_ms', (SELECT ms FROM th), \
 'privileges', (SELECT json_build_object('pg_read_all_settings', settings, 'pg_read_all_stats', stats, 'pg_ls_waldir', waldir, 'pg_control_system', control) FROM priv), \
+'settings_key', (SELECT key FROM ck), \
+'settings_read', (SELECT key FROM ck) IS DISTINCT FROM $1::text, \
 'settings', (SELECT num FROM st), \
 'info', (SELECT info FROM st), \
 'activity', (SELECT json_agg(json_build_array(d.datname, s.state, COALESCE(a.n, 0), COALESCE(a.max_tx, 0))) FROM pg_database d CROSS JOIN (VALUES {states}) AS s(state) LEFT JOIN (SELECT datname, state, count(*) AS n, max(extract(epoch FROM now() - xact_start))::float8 AS max_tx FROM act GROUP BY datname, state) a ON a.datname = d.datname AND a.state = s.state), \
 'in_flight', (SELECT json_agg(json_build_array(d.datname, COALESCE(f.slow, 0), COALESCE(f.longest, 0))) FROM pg_database d LEFT JOIN (SELECT datid, count(*) FILTER (WHERE now() - query_start > (SELECT ms FROM th) * interval '1 millisecond') AS slow, max(extract(epoch FROM now() - query_start))::float8 AS longest FROM act WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY datid) f ON f.datid = d.oid), \
-'databases', (SELECT json_agg(json_build_array(datname, CASE WHEN has_database_privilege(oid, 'CONNECT') OR (SELECT stats FROM priv) THEN pg_database_size(oid) END)) FROM pg_database), \
+'databases', {databases}, \
 'stat_database', (SELECT json_agg(json_build_array(datid, datname, numbackends, xact_commit, xact_rollback, blks_read, blks_hit, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted, conflicts, temp_files, temp_bytes, deadlocks, checksum_failures)) FROM pg_stat_database), \
 'archiver', (SELECT json_build_array(archived_count, failed_count, extract(epoch FROM now() - last_archived_time)::float8, extract(epoch FROM now() - last_failed_time)::float8) FROM pg_stat_archiver), \
 'checkpoints', {checkpoints}, \
@@ -199,14 +235,14 @@ mod tests {
 
     #[test]
     fn version_gates() {
-        let q16 = main_query(160_004, 1000.0, true);
+        let q16 = main_query(160_004, 1000.0, true, true);
         assert!(q16.contains("FROM pg_stat_bgwriter)"));
         assert!(!q16.contains("pg_stat_checkpointer"));
         assert!(q16.contains("FROM pg_stat_wal"));
-        let q17 = main_query(170_000, 1000.0, true);
+        let q17 = main_query(170_000, 1000.0, true, true);
         assert!(q17.contains("pg_stat_checkpointer"));
         assert!(!q17.contains("buffers_backend_fsync"));
-        let q13 = main_query(130_000, 250.0, false);
+        let q13 = main_query(130_000, 250.0, false, true);
         assert!(!q13.contains("pg_stat_wal"));
         assert!(q13.contains("'TimeZone'"));
         assert!(q13.contains("SELECT 250::float8 AS ms"));
@@ -218,6 +254,22 @@ mod tests {
         assert_eq!(q13.matches("FROM pg_stat_activity").count(), 1);
         assert!(!q13.contains("pg_ls_waldir())"), "no call without EXECUTE");
         assert!(q16.contains("FROM pg_ls_waldir()"));
+        assert!(
+            q13.contains("FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text"),
+            "pg_settings is read only when the reload time or the privilege changed"
+        );
+        assert!(q13.contains("pg_conf_load_time()::text"));
+        let lean = main_query(160_004, 1000.0, true, false);
+        assert!(
+            !lean.contains("pg_database_size"),
+            "sizes off the scrape path"
+        );
+        assert!(!lean.contains("pg_ls_waldir())"));
+        let sizes = sizes_query(5000, true);
+        assert!(sizes.starts_with("SET statement_timeout = 5000;"));
+        assert!(sizes.contains("pg_database_size(oid)"));
+        assert!(sizes.contains("FROM pg_ls_waldir()"));
+        assert!(!sizes_query(5000, false).contains("pg_ls_waldir())"));
     }
 
     #[test]

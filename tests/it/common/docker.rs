@@ -686,6 +686,7 @@ async fn fake_reply(
         "/info" => reply(200, state.files["info"].clone()),
         "/volumes" => reply(200, state.files["volumes"].clone()),
         "/containers/json" => reply(200, bytes::Bytes::from_static(b"[]")),
+        "/_ping" => reply(200, bytes::Bytes::from_static(b"OK")),
         "/system/df" => {
             let now = state.df_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             state.max_concurrent_df.fetch_max(now, Ordering::SeqCst);
