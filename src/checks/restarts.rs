@@ -28,9 +28,11 @@ pub(super) fn window_seconds(expect: &str) -> Result<f64, String> {
 /// Evaluates a restart check.
 pub(super) fn check(spec: &CheckSpec, s: Option<&RestartStatus>, now: f64) -> Eval {
     let Some(s) = s else {
-        // A /probe target is collected once per request, with no history: no restart can
-        // be observed, so the check does not apply (N/A, not unknown: not an alert).
-        return Eval::not_applicable("restarts are not tracked for /probe targets");
+        // A /probe target or a one-shot `check` collects once, with no history: no restart
+        // can be observed, so the check does not apply (N/A, not unknown: not an alert).
+        return Eval::not_applicable(
+            "restarts are observed by a running exporter, not by /probe or a one-shot check",
+        );
     };
     let window = match window_seconds(&spec.expect) {
         Ok(w) => w,
