@@ -86,26 +86,58 @@ pub(super) async fn refresh_loop(
     timeout: Duration,
     cache: DiskUsageCache,
 ) {
+    let attempt = || async {
+        let start = Instant::now();
+        refresh_once(&engine, timeout)
+            .await
+            .map(|volumes| (volumes, start.elapsed()))
+    };
+    let store = |(volumes, duration): (BTreeMap<String, VolumeUsage>, Duration)| {
+        tracing::debug!(engine = %name, volumes = volumes.len(), duration_seconds = duration.as_secs_f64(), "Docker disk usage refreshed");
+        *lock(&cache) = Some(Arc::new(DiskUsage {
+            volumes,
+            refreshed_at: SystemTime::now(),
+            duration,
+        }));
+    };
+    repeat(
+        &name,
+        "Docker disk usage refresh failed; serving the previous result",
+        interval,
+        attempt,
+        store,
+    )
+    .await;
+}
+
+/// Runs `attempt` forever, one at a time: `store` takes each success, and the next attempt
+/// comes `interval` after the previous one ended ([`DISK_USAGE_RETRY`] at most after a
+/// failure). The first failure of a run is a warning (`failed`), repeats are debug lines.
+/// Both background refreshers of the Engine (`/system/df`, `/volumes`) run on it.
+pub(super) async fn repeat<T, E, F, Fut>(
+    name: &str,
+    failed: &str,
+    interval: Duration,
+    mut attempt: F,
+    mut store: impl FnMut(T),
+) where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut failing = false;
     loop {
-        let start = Instant::now();
-        let wait = match refresh_once(&engine, timeout).await {
-            Ok(volumes) => {
-                let duration = start.elapsed();
-                tracing::debug!(engine = %name, volumes = volumes.len(), duration_seconds = duration.as_secs_f64(), "Docker disk usage refreshed");
-                *lock(&cache) = Some(Arc::new(DiskUsage {
-                    volumes,
-                    refreshed_at: SystemTime::now(),
-                    duration,
-                }));
+        let wait = match attempt().await {
+            Ok(value) => {
+                store(value);
                 failing = false;
                 interval
             }
             Err(e) => {
                 if failing {
-                    tracing::debug!(engine = %name, error = %e, "Docker disk usage refresh failed again");
+                    tracing::debug!(engine = %name, error = %e, "Background Engine call failed again");
                 } else {
-                    tracing::warn!(engine = %name, error = %e, "Docker disk usage refresh failed; serving the previous result");
+                    tracing::warn!(engine = %name, error = %e, "{failed}");
                 }
                 failing = true;
                 interval.min(DISK_USAGE_RETRY)

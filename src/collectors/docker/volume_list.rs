@@ -5,7 +5,7 @@
 //! interval plus one call's timeout (the first scrape, or the refresh is failing).
 
 use super::api::{self, Volume};
-use super::disk_usage::DISK_USAGE_RETRY;
+use super::disk_usage::repeat;
 use super::engine::{Engine, EngineError};
 use crate::collectors::lock;
 use std::sync::{Arc, Mutex};
@@ -89,27 +89,18 @@ pub(super) async fn refresh_loop(
     timeout: Duration,
     cache: VolumeListCache,
 ) {
-    let mut failing = false;
-    loop {
-        let wait = match list_once(&engine, timeout).await {
-            Ok(list) => {
-                tracing::debug!(engine = %name, volumes = list.volumes.len(), duration_seconds = list.duration.as_secs_f64(), "Docker volume list refreshed");
-                store(&cache, list);
-                failing = false;
-                interval
-            }
-            Err(e) => {
-                if failing {
-                    tracing::debug!(engine = %name, error = %e, "Docker volume listing failed again");
-                } else {
-                    tracing::warn!(engine = %name, error = %e, "Docker volume listing failed; scrapes list the volumes themselves once the last listing is too old");
-                }
-                failing = true;
-                interval.min(DISK_USAGE_RETRY)
-            }
-        };
-        tokio::time::sleep(wait).await;
-    }
+    let store = |list: VolumeList| {
+        tracing::debug!(engine = %name, volumes = list.volumes.len(), duration_seconds = list.duration.as_secs_f64(), "Docker volume list refreshed");
+        store(&cache, list);
+    };
+    repeat(
+        &name,
+        "Docker volume listing failed; scrapes list the volumes themselves once the last listing is too old",
+        interval,
+        || list_once(&engine, timeout),
+        store,
+    )
+    .await;
 }
 
 #[cfg(test)]
