@@ -150,20 +150,7 @@ impl Engine {
 
     async fn get_inner(&self, path_and_query: &str) -> Result<Bytes, EngineError> {
         let (resp, _conn) = self.request(path_and_query).await?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| EngineError::protocol("reading the reply failed", e))?
-            .to_bytes();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(EngineError::Status {
-                code: status.as_u16(),
-                message: super::api::error_message(&body),
-            })
-        }
+        read_reply(resp).await
     }
 
     /// `GET path_and_query` for a streaming reply (container logs): the response head
@@ -292,25 +279,31 @@ impl Engine {
                 .send_request(req)
                 .await
                 .map_err(|e| EngineError::protocol("request failed", e))?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| EngineError::protocol("reading the reply failed", e))?
-                .to_bytes();
-            if status.is_success() {
-                Ok(body)
-            } else {
-                Err(EngineError::Status {
-                    code: status.as_u16(),
-                    message: super::api::error_message(&body),
-                })
-            }
+            read_reply(resp).await
         };
         match tokio::time::timeout_at(deadline, call).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Timeout),
         }
+    }
+}
+
+/// The body of a reply, at most [`MAX_BODY`] bytes: `Ok` for a 2xx status, else the
+/// Engine's error message with the status.
+async fn read_reply(resp: hyper::Response<hyper::body::Incoming>) -> Result<Bytes, EngineError> {
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| EngineError::protocol("reading the reply failed", e))?
+        .to_bytes();
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(EngineError::Status {
+            code: status.as_u16(),
+            message: super::api::error_message(&body),
+        })
     }
 }
 
