@@ -119,7 +119,7 @@ pub struct Cli {
         global = true,
         long = "collector.max-reply-bytes",
         env = "PERSISTENCE_EXPORTER_COLLECTOR_MAX_REPLY_BYTES",
-        default_value_t = crate::collectors::capped::DEFAULT_MAX_REPLY_BYTES
+        default_value_t = crate::config::DEFAULT_MAX_REPLY_BYTES
     )]
     pub max_reply_bytes: u64,
 

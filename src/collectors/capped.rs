@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Default cap on the bytes one scrape may read from a Redis or PostgreSQL server.
-pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1024 * 1024;
+/// The default cap (a setting, defined with the configuration).
+pub use crate::config::DEFAULT_MAX_REPLY_BYTES;
 
 /// Bytes read from one server since the last [`reset`](ReplyBudget::reset), and whether
 /// that went over the cap. Cloning shares the budget.

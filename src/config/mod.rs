@@ -8,6 +8,7 @@
 //! flags) into targets; [`web`] parses `--web.listen-address` and `--web.config.file`;
 //! [`profile`] and [`expect`] are the profiles as data and what each check accepts.
 
+pub mod allow_list;
 pub mod expect;
 mod file;
 pub mod profile;
@@ -53,6 +54,9 @@ pub const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Longest background interval accepted (`disk_usage_interval`): 365 days.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Default cap on the bytes one scrape may read from a Redis or PostgreSQL server.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1024 * 1024;
 
 /// Everything the exporter needs to run, resolved from flags, env and the config file.
 #[derive(Clone, Debug)]

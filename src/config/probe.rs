@@ -1,12 +1,12 @@
 //! `/probe` settings: credentials live in modules, targets must match the allow-list, so
 //! the exporter never becomes an open proxy and credentials never travel in URLs.
 
+use super::allow_list::AllowList;
 use super::file::Entry;
 use super::postgres::PgSslMode;
 use super::profile::Profile;
 use super::redis::RedisTls;
 use super::{DEFAULT_TARGET_TIMEOUT, Env, MAX_TIMEOUT, Problem, password_from, resolve_profile};
-use crate::http::allow_list::AllowList;
 use crate::secret::Secret;
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default)]
 pub struct ProbeSettings {
     /// `allowed_targets`, parsed: the networks (CIDR, with ports) and host names a
-    /// probed target must be in (grammar in [`crate::http::allow_list`]).
+    /// probed target must be in (grammar in [`super::allow_list`]).
     pub allowed_targets: AllowList,
     /// Module name → target template.
     pub modules: BTreeMap<String, ProbeModule>,

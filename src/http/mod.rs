@@ -4,7 +4,8 @@
 //! header-read timeout, a cap on concurrent scrapes, gzip when the client accepts it,
 //! live reload (the running configuration is swapped atomically), graceful shutdown.
 
-pub mod allow_list;
+/// The `/probe` allow-list lives with the configuration it is parsed from.
+pub use crate::config::allow_list;
 pub mod docs;
 pub mod landing;
 pub mod probe;

@@ -1,13 +1,13 @@
 //! `/probe?target=host:port&module=name`: one exporter for many instances, in the style
 //! of blackbox_exporter and redis_exporter. The module (from the config file) holds the
 //! credentials and the profile; the target must pass the allow-list
-//! ([`super::allow_list`]), so the exporter is never an open proxy, and credentials never
+//! ([`crate::config::allow_list`]), so the exporter is never an open proxy, and credentials never
 //! appear in URLs or labels. A host name is resolved once, every address is checked, and
 //! the collector connects to the checked address (`pinned_addr`), never re-resolving.
 
-use super::allow_list::{AllowList, Decision, ProbeTarget, TargetHost};
 use super::{AppState, Runtime, exposition, metrics_body, request_deadline, scrape_permit, text};
 use crate::collectors::{Collector, postgres::PostgresCollector, redis::RedisCollector};
+use crate::config::allow_list::{AllowList, Decision, ProbeTarget, TargetHost};
 use crate::config::{
     PostgresTarget, ProbeModule, RedisTarget, probe_postgres_target, probe_redis_target,
 };
