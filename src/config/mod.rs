@@ -494,6 +494,58 @@ fn check_max(d: Duration, flag: &str, max: Duration, problems: &mut Vec<Problem>
     }
 }
 
+/// What every Redis and PostgreSQL entry has besides its address and kind-specific
+/// settings, read by [`finish_entry`].
+pub(crate) struct CommonFields {
+    /// `container: NAME`.
+    pub container: Option<String>,
+    /// `in_container: false`.
+    pub not_in_container: bool,
+    /// From `password_file` or `password_env`.
+    pub password: Option<Secret>,
+    /// The named profile with the entry's `checks:` overrides.
+    pub profile: Profile,
+}
+
+/// Reads the keys every Redis and PostgreSQL entry shares (`password_file`,
+/// `password_env`, `container`/`in_container`, `profile`, `checks`, and the restart
+/// settings, recorded under the target's name in `restarts`), then closes the entry:
+/// keys nobody read become problems. Call it after the kind's own keys.
+pub(crate) fn finish_entry(
+    mut e: file::Entry<'_>,
+    system: restarts::System,
+    name: Option<&str>,
+    env: &dyn Env,
+    problems: &mut Vec<Problem>,
+    restarts: &mut BTreeMap<String, restarts::TargetRestarts>,
+) -> CommonFields {
+    let path = e.path().to_string();
+    let password_file = e.get::<std::path::PathBuf>("password_file");
+    let password_env = e.string("password_env");
+    let (container, not_in_container) = redis::placement(&mut e);
+    let profile_name = e.string("profile");
+    let overrides = e.check_overrides();
+    let target_restarts = restarts::from_entry(system, name.unwrap_or_default(), &mut e, problems);
+    e.finish(problems);
+    if let Some(n) = name {
+        restarts.insert(n.to_string(), target_restarts);
+    }
+    let password = password_from(
+        password_file.as_deref(),
+        password_env.as_deref(),
+        &path,
+        env,
+        problems,
+    );
+    let profile = resolve_profile(profile_name.as_deref(), &overrides, &path, problems);
+    CommonFields {
+        container,
+        not_in_container,
+        password,
+        profile,
+    }
+}
+
 /// Reads a password from a file or an env var; both set is an error (which one wins?).
 pub(crate) fn password_from(
     file: Option<&Path>,

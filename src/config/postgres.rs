@@ -5,11 +5,8 @@
 
 use super::file::Entry;
 use super::profile::Profile;
-use super::redis::{URL_HINT, placement};
-use super::{
-    DEFAULT_TARGET_TIMEOUT, Env, MAX_STATEMENTS_TOP_N, MAX_TIMEOUT, Problem, entry_path,
-    password_from,
-};
+use super::redis::URL_HINT;
+use super::{DEFAULT_TARGET_TIMEOUT, Env, MAX_STATEMENTS_TOP_N, MAX_TIMEOUT, Problem, entry_path};
 use crate::cli::Cli;
 use crate::secret::{
     Secret, ambiguous_keyword_dsn, ambiguous_url, keyword_pairs, redact_unparsed_url, sanitize_url,
@@ -210,8 +207,6 @@ pub(crate) fn from_file(
             "missing (postgresql://user@host:port/db or host=... user=...)",
         );
     }
-    let password_file = e.get::<PathBuf>("password_file");
-    let password_env = e.string("password_env");
     let (ssl_mode, ca_file) = tls_from(&mut e);
     let timeout = e
         .duration("timeout", MAX_TIMEOUT)
@@ -230,32 +225,18 @@ pub(crate) fn from_file(
     let size_interval = e
         .duration("size_interval", MAX_SIZE_INTERVAL)
         .unwrap_or(cli.postgres_size_interval);
-    let (container, not_in_container) = placement(&mut e);
-    let profile_name = e.string("profile");
-    let overrides = e.check_overrides();
-    let target_restarts = super::restarts::from_entry(
+    let common = super::finish_entry(
+        e,
         super::restarts::System::Postgres,
-        name.as_deref().unwrap_or_default(),
-        &mut e,
-        problems,
-    );
-    e.finish(problems);
-    if let Some(n) = &name {
-        restarts.insert(n.clone(), target_restarts);
-    }
-
-    let password = password_from(
-        password_file.as_deref(),
-        password_env.as_deref(),
-        &path,
+        name.as_deref(),
         env,
         problems,
+        restarts,
     );
-    let profile = super::resolve_profile(profile_name.as_deref(), &overrides, &path, problems);
     let t = PostgresTarget {
         name: name.unwrap_or_default(),
         dsn: dsn?,
-        password,
+        password: common.password,
         ssl_mode,
         ca_file,
         timeout,
@@ -263,9 +244,9 @@ pub(crate) fn from_file(
         slow_query_threshold,
         statements_top_n: statements_top_n.min(MAX_STATEMENTS_TOP_N),
         size_interval,
-        container,
-        not_in_container,
-        profile,
+        container: common.container,
+        not_in_container: common.not_in_container,
+        profile: common.profile,
         pinned_addr: None,
     };
     finish(t, &path, "dsn", problems)

@@ -4,7 +4,7 @@
 
 use super::file::Entry;
 use super::profile::Profile;
-use super::{DEFAULT_TARGET_TIMEOUT, Env, MAX_TIMEOUT, Problem, entry_path, password_from};
+use super::{DEFAULT_TARGET_TIMEOUT, Env, MAX_TIMEOUT, Problem, entry_path};
 use crate::secret::{Secret, ambiguous_url, redact_unparsed_url};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
@@ -191,34 +191,18 @@ pub(crate) fn from_file(
         e.problem("addr", "missing (redis://host:port or rediss://host:port)");
     }
     let username = e.string("username");
-    let password_file = e.get::<PathBuf>("password_file");
-    let password_env = e.string("password_env");
     let tls = tls_from(&mut e, problems).unwrap_or_default();
     let timeout = e
         .duration("timeout", MAX_TIMEOUT)
         .unwrap_or(DEFAULT_TARGET_TIMEOUT);
-    let (container, not_in_container) = placement(&mut e);
-    let profile_name = e.string("profile");
-    let overrides = e.check_overrides();
-    let target_restarts = super::restarts::from_entry(
+    let common = super::finish_entry(
+        e,
         super::restarts::System::Redis,
-        name.as_deref().unwrap_or_default(),
-        &mut e,
-        problems,
-    );
-    e.finish(problems);
-    if let Some(n) = &name {
-        restarts.insert(n.clone(), target_restarts);
-    }
-
-    let password = password_from(
-        password_file.as_deref(),
-        password_env.as_deref(),
-        &path,
+        name.as_deref(),
         env,
         problems,
+        restarts,
     );
-    let profile = super::resolve_profile(profile_name.as_deref(), &overrides, &path, problems);
     let mut addr = addr?;
     if let Some(user) = &username {
         if addr.contains('@') {
@@ -235,12 +219,12 @@ pub(crate) fn from_file(
     }
     let parts = Parts {
         name: Some(name.unwrap_or_default()),
-        password,
+        password: common.password,
         tls,
         timeout,
-        container,
-        not_in_container,
-        profile,
+        container: common.container,
+        not_in_container: common.not_in_container,
+        profile: common.profile,
     };
     from_url(parts, &addr, &path, "addr", problems)
 }
