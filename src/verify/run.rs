@@ -126,6 +126,17 @@ async fn wait_ready(
     }
 }
 
+/// One target's test in progress: what every step needs.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    docker: &'a Docker,
+    args: &'a VerifyArgs,
+    server: Server<'a>,
+    /// The marker written before the restart or re-creation.
+    m: &'a Marker,
+    written: &'a marker::Written,
+}
+
 /// Tests one target; never leaves the original container stopped unless the rollback
 /// itself failed (then the row says what to do by hand).
 pub(crate) async fn test_target(docker: &Docker, args: &VerifyArgs, p: Planned<'_>) -> Row {
@@ -148,27 +159,32 @@ pub(crate) async fn test_target(docker: &Docker, args: &VerifyArgs, p: Planned<'
     };
     row.marker_written = true;
     tracing::info!(target_name = %row.target, container = %container.name, mode = row.mode, "Verifying");
+    let attempt = Attempt {
+        docker,
+        args,
+        server,
+        m: &m,
+        written: &written,
+    };
     match args.mode {
-        VerifyMode::Restart => {
-            restart(docker, args, server, &m, &written, row, &mount, &container).await
-        }
-        VerifyMode::Recreate => {
-            recreate(docker, args, server, &m, &written, row, &mount, &container).await
-        }
+        VerifyMode::Restart => restart(&attempt, row, &mount, &container).await,
+        VerifyMode::Recreate => recreate(&attempt, row, &mount, &container).await,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn restart(
-    docker: &Docker,
-    args: &VerifyArgs,
-    server: Server<'_>,
-    m: &Marker,
-    written: &marker::Written,
+    a: &Attempt<'_>,
     mut row: Row,
     mount: &crate::collectors::docker::DataMount,
     c: &Container,
 ) -> Row {
+    let Attempt {
+        docker,
+        args,
+        server,
+        m,
+        written,
+    } = *a;
     let t0 = Instant::now();
     if let Err(e) = docker.restart(c).await {
         // Make sure it runs again whatever state the failed restart left.
@@ -223,17 +239,19 @@ struct Progress<'a> {
     new_id: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn recreate(
-    docker: &Docker,
-    args: &VerifyArgs,
-    server: Server<'_>,
-    m: &Marker,
-    written: &marker::Written,
+    a: &Attempt<'_>,
     mut row: Row,
     mount: &crate::collectors::docker::DataMount,
     old: &Container,
 ) -> Row {
+    let Attempt {
+        docker,
+        args,
+        server,
+        m,
+        written,
+    } = *a;
     let mut progress = Progress {
         old,
         renamed_to: None,
@@ -261,11 +279,7 @@ async fn recreate(
         Ok(at) => at,
         Err(e) => {
             return rolled_back(
-                docker,
-                args,
-                server,
-                m,
-                written,
+                a,
                 row,
                 &progress,
                 Verdict::Error,
@@ -282,29 +296,14 @@ async fn recreate(
         Ok(r) => r,
         Err(e) => {
             let reason = format!("the re-created container did not come up: {e}");
-            return rolled_back(
-                docker,
-                args,
-                server,
-                m,
-                written,
-                row,
-                &progress,
-                Verdict::Fail,
-                reason,
-            )
-            .await;
+            return rolled_back(a, row, &progress, Verdict::Fail, reason).await;
         }
     };
     row.ready_seconds = Some(ready.at.duration_since(started).as_secs_f64());
     row.downtime_seconds = Some(ready.at.duration_since(t0).as_secs_f64());
     if ready.identity.as_deref() == Some(written.identity.as_str()) {
         return rolled_back(
-            docker,
-            args,
-            server,
-            m,
-            written,
+            a,
             row,
             &progress,
             Verdict::Error,
@@ -334,26 +333,11 @@ async fn recreate(
         Ok(false) => {
             row.marker_found = Some(false);
             let reason = lost_reason(mount);
-            rolled_back(
-                docker,
-                args,
-                server,
-                m,
-                written,
-                row,
-                &progress,
-                Verdict::Fail,
-                reason,
-            )
-            .await
+            rolled_back(a, row, &progress, Verdict::Fail, reason).await
         }
         Err(e) => {
             rolled_back(
-                docker,
-                args,
-                server,
-                m,
-                written,
+                a,
                 row,
                 &progress,
                 Verdict::Error,
@@ -366,18 +350,20 @@ async fn recreate(
 
 /// Rolls back, then finishes the row with `status` and `reason` (plus what the rollback
 /// did). The marker is removed from the restored server.
-#[allow(clippy::too_many_arguments)]
 async fn rolled_back(
-    docker: &Docker,
-    args: &VerifyArgs,
-    server: Server<'_>,
-    m: &Marker,
-    written: &marker::Written,
+    a: &Attempt<'_>,
     mut row: Row,
     progress: &Progress<'_>,
     status: Verdict,
     reason: String,
 ) -> Row {
+    let Attempt {
+        docker,
+        args,
+        server,
+        m,
+        written,
+    } = *a;
     match rollback(docker, args, server, progress, &mut row).await {
         Ok(()) => {
             row.rolled_back = true;
