@@ -262,19 +262,7 @@ impl Scraper {
                 slot
             })
             .collect();
-        let not_in_container = settings
-            .redis
-            .iter()
-            .filter(|t| t.not_in_container)
-            .map(|t| (Kind::Redis, t.name.clone()))
-            .chain(
-                settings
-                    .postgres
-                    .iter()
-                    .filter(|t| t.not_in_container)
-                    .map(|t| (Kind::Postgres, t.name.clone())),
-            )
-            .collect();
+        let not_in_container = crate::outcome::view::declared_not_in_container(settings);
         Scraper {
             targets,
             not_in_container,

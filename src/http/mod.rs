@@ -453,37 +453,19 @@ async fn metrics(state: &AppState, rt: &Runtime, req: &Request<Incoming>) -> Res
         Err(r) => return r,
     };
     let report = rt.scraper.scrape(request_deadline(rt, req)).await;
-    let declared = crate::outcome::view::declared_not_in_container(&rt.settings);
-    let body = metrics_body_declared(
-        &report,
-        &rt.profiles,
-        Some(&state.reload_status()),
-        &declared,
-    );
+    let body = metrics_body(&report, &rt.profiles, Some(&state.reload_status()));
     exposition(req, body)
 }
 
-/// The exposition of one scrape: its view is built once, and both the checks and the
-/// metrics are computed from it.
+/// The exposition of one scrape: its view is built once (with the targets the report
+/// says are declared not to run in a container), and both the checks and the metrics are
+/// computed from it.
 fn metrics_body(
     report: &ScrapeReport,
     profiles: &BTreeMap<String, Profile>,
     reload: Option<&ReloadStatus>,
 ) -> String {
-    metrics_body_declared(report, profiles, reload, &[])
-}
-
-/// [`metrics_body`] with the targets declared not to run in a container.
-fn metrics_body_declared(
-    report: &ScrapeReport,
-    profiles: &BTreeMap<String, Profile>,
-    reload: Option<&ReloadStatus>,
-    not_in_container: &[(crate::collectors::Kind, String)],
-) -> String {
-    let view = ScrapeView {
-        targets: crate::outcome::view::target_views_declared(&report.outcomes, not_in_container),
-        errors: &report.errors,
-    };
+    let view = ScrapeView::new(report);
     let checks = crate::checks::evaluate_scrape(&view.targets, profiles, unix_now());
     crate::render::render(&view, &checks, reload)
 }

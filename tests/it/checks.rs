@@ -369,3 +369,34 @@ async fn status_page_screenshot_in_headless_chromium() {
     );
     assert!(dom.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
 }
+
+/// `/metrics` of a server declared not to run in a container: its volume checks are N/A
+/// (their own series), neither failing nor unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_not_in_container_makes_volume_checks_not_applicable_in_metrics() {
+    let server = RedisServer::start(&[]);
+    let e = Exporter::start(&["--redis.addr", &server.url(), "--redis.not-in-container"]).await;
+    let m = e.scrape().await;
+    let target = format!("127.0.0.1:{}", server.port);
+    assert_eq!(
+        m.value(
+            "persistence_check_not_applicable",
+            &[
+                ("target", target.as_str()),
+                ("check", "redis_data_on_named_volume")
+            ]
+        ),
+        1.0
+    );
+    assert!(
+        m.all(
+            "persistence_check_unknown",
+            &[
+                ("target", target.as_str()),
+                ("check", "redis_data_on_named_volume")
+            ]
+        )
+        .is_empty(),
+        "an N/A check is not also unknown"
+    );
+}
