@@ -130,16 +130,23 @@ impl Open {
         })
     }
 
-    /// True while the file still holds the content we have been reading: at least
-    /// `offset` bytes and the same first bytes. Extends the fingerprint as the file grows.
-    fn unchanged(&mut self) -> std::io::Result<bool> {
+    /// Whether the file still holds the content we have been reading (at least `offset`
+    /// bytes and the same first bytes; `None` when not), and how many bytes there are to
+    /// read now: for a regular file its length past `offset`, else as much as a read may
+    /// take. Extends the fingerprint as the file grows.
+    fn readable_now(&mut self) -> std::io::Result<Option<u64>> {
         let now = head(&self.file)?;
         let same_head = now.get(..self.fingerprint.len()) == Some(self.fingerprint.as_slice());
-        if !same_head || self.file.metadata()?.len() < self.offset {
-            return Ok(false);
+        let meta = self.file.metadata()?;
+        if !same_head || meta.len() < self.offset {
+            return Ok(None);
         }
         self.fingerprint = now;
-        Ok(true)
+        Ok(Some(if meta.is_file() {
+            meta.len() - self.offset
+        } else {
+            READ_BLOCK as u64
+        }))
     }
 
     /// Starts over at the beginning of the (new) content.
@@ -158,13 +165,15 @@ impl Open {
     /// Reads what was appended since the last read, at most `limit` bytes, block by
     /// block; each block is counted only after the file is confirmed unchanged.
     fn read_new(&mut self, limit: u64, sink: &mut Sink<'_>) -> std::io::Result<Read> {
-        if !self.unchanged()? {
+        let Some(mut available) = self.readable_now()? else {
             return Ok(Read::Replaced);
-        }
+        };
+        // Sized to what the file holds now (nothing to allocate when nothing was
+        // appended, the common case of a scrape), at most one block.
         let mut block = Vec::new();
         let mut total = 0u64;
-        while total < limit {
-            let want = usize::try_from(limit - total)
+        while total < limit && available > 0 {
+            let want = usize::try_from((limit - total).min(available))
                 .unwrap_or(READ_BLOCK)
                 .min(READ_BLOCK);
             block.resize(want, 0);
@@ -174,8 +183,9 @@ impl Open {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            if !self.unchanged()? {
-                return Ok(Read::Replaced);
+            match self.readable_now()? {
+                None => return Ok(Read::Replaced),
+                Some(left) => available = left.saturating_sub(n as u64),
             }
             self.offset += n as u64;
             total += n as u64;
