@@ -32,7 +32,7 @@ impl PgFacts {
             .iter()
             .map(|s| (s.name.clone(), s.setting.clone()))
             .collect();
-        for (name, value) in &p.info_settings {
+        for (name, value) in p.info_settings.iter() {
             settings.insert(name.clone(), value.clone());
         }
         PgFacts {

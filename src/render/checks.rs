@@ -96,7 +96,7 @@ mod tests {
             ],
             &mut f,
         );
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains(
             "persistence_check_not_applicable{target=\"t\",check=\"redis_data_on_named_volume\",reason=\"declared\"} 1"
         ), "{text}");

@@ -300,7 +300,7 @@ mod tests {
         let outcomes = [redis, engine];
         let mut f = Families::default();
         render(Some(&snapshot()), &target_views(&outcomes), &mut f);
-        f.encode(Vec::new())
+        f.encode("")
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
     fn down_engine_is_up_zero_only() {
         let mut f = Families::default();
         render(None, &[], &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains("docker_up 0"));
         assert!(!text.contains("docker_info"));
     }
@@ -359,7 +359,7 @@ mod tests {
         s.volumes_filesystem = None;
         let mut f = Families::default();
         render(Some(&s), &[], &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains("docker_volume_info{"));
         assert!(!text.contains("docker_volume_size_bytes"));
         assert!(!text.contains("docker_disk_usage_last_refresh_timestamp_seconds"));

@@ -1,6 +1,15 @@
 //! Rendering: pure functions from snapshots to the Prometheus text exposition. This is
-//! the only module that touches the `prometheus` crate; every family is built fresh per
-//! scrape, so nothing about a target outlives the response that reported it.
+//! the only module that touches the `prometheus` crate (for the `process_*` metrics);
+//! every family is built fresh per scrape, so nothing about a target outlives the
+//! response that reported it.
+//!
+//! Decisions: samples are written straight into the text exposition format (0.0.4) as
+//! they are added, instead of building the `prometheus` crate's protobuf structs and
+//! text-encoding them. Profiles of a scrape showed that building those structs (a
+//! `String` per label name and value, a struct per sample) and encoding them was most
+//! of the exporter's own CPU per scrape. The writer below produces byte for byte what
+//! `prometheus::TextEncoder` wrote for the same families (the tests compare the two),
+//! and `promtool check metrics` keeps checking the result.
 
 mod checks;
 mod docker;
@@ -11,9 +20,9 @@ mod restarts;
 use crate::checks::CheckResult;
 use crate::collectors::{CollectError, Kind, Snapshot};
 use crate::outcome::{ReloadStatus, ScrapeView};
-use prometheus::proto::{self, MetricType};
-use prometheus::{Encoder, TextEncoder};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 /// Metric type of a family.
@@ -27,36 +36,62 @@ pub enum MetricKind {
     Histogram,
 }
 
-enum Value {
+impl MetricKind {
+    /// The word of the `# TYPE` line.
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Counter => "counter",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+enum Value<'a> {
     Scalar(f64),
     Histogram {
         /// `(upper bound, cumulative count)`, ascending, without `+Inf`.
-        buckets: Vec<(f64, u64)>,
+        buckets: &'a [(f64, u64)],
         count: u64,
         sum: f64,
     },
 }
 
-struct Family {
-    help: String,
+struct Family<'a> {
+    help: Cow<'a, str>,
     kind: MetricKind,
-    samples: Vec<(Vec<(String, String)>, Value)>,
+    /// The family's sample lines, already in the exposition format.
+    body: String,
 }
 
-/// Metric families under construction for one response.
+/// Metric families under construction for one response. Names and help texts are
+/// borrowed (most are `'static`) or owned when built for this response.
 #[derive(Default)]
-pub struct Families {
-    map: BTreeMap<String, Family>,
+pub struct Families<'a> {
+    map: BTreeMap<Cow<'a, str>, Family<'a>>,
 }
 
-impl Families {
+impl<'a> Families<'a> {
     /// Adds a gauge sample.
-    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    pub fn gauge(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        help: impl Into<Cow<'a, str>>,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
         self.push(name, help, MetricKind::Gauge, labels, Value::Scalar(value));
     }
 
     /// Adds a counter sample (the name must end in `_total`).
-    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    pub fn counter(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        help: impl Into<Cow<'a, str>>,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let name = name.into();
         debug_assert!(
             name.ends_with("_total"),
             "counter {name} must end in _total"
@@ -73,130 +108,147 @@ impl Families {
     /// Adds a histogram sample from cumulative `(upper bound, count)` buckets.
     pub fn histogram(
         &mut self,
-        name: &str,
-        help: &str,
+        name: impl Into<Cow<'a, str>>,
+        help: impl Into<Cow<'a, str>>,
         labels: &[(&str, &str)],
         buckets: &[(f64, u64)],
         count: u64,
         sum: f64,
     ) {
         let value = Value::Histogram {
-            buckets: buckets.to_vec(),
+            buckets,
             count,
             sum,
         };
         self.push(name, help, MetricKind::Histogram, labels, value);
     }
 
-    /// Declares a family even if it ends up without samples (it is then omitted).
+    /// Adds one sample to its family (created with this help and type on first use) as
+    /// exposition text.
     fn push(
         &mut self,
-        name: &str,
-        help: &str,
+        name: impl Into<Cow<'a, str>>,
+        help: impl Into<Cow<'a, str>>,
         kind: MetricKind,
         labels: &[(&str, &str)],
-        value: Value,
+        value: Value<'_>,
     ) {
-        let fam = self.map.entry(name.to_string()).or_insert_with(|| Family {
-            help: help.to_string(),
+        let name = name.into();
+        if let Some(fam) = self.map.get_mut(&*name) {
+            debug_assert_eq!(fam.kind, kind, "metric {name} registered with two types");
+            write_value(&mut fam.body, &name, labels, value);
+            return;
+        }
+        let mut body = String::new();
+        write_value(&mut body, &name, labels, value);
+        let fam = Family {
+            help: help.into(),
             kind,
-            samples: Vec::new(),
-        });
-        debug_assert_eq!(fam.kind, kind, "metric {name} registered with two types");
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        fam.samples.push((labels, value));
+            body,
+        };
+        self.map.insert(name, fam);
     }
 
-    /// Encodes all non-empty families, followed by the extra (process) families.
-    pub fn encode(self, extra: Vec<proto::MetricFamily>) -> String {
-        let mut families: Vec<proto::MetricFamily> =
-            Vec::with_capacity(self.map.len() + extra.len());
-        for (name, fam) in self.map {
-            if fam.samples.is_empty() {
+    /// The exposition text of all families (sorted by name), followed by `extra`, text
+    /// already in the exposition format (the process families).
+    pub fn encode(self, extra: &str) -> String {
+        let len: usize = self
+            .map
+            .iter()
+            .map(|(name, fam)| 2 * name.len() + fam.help.len() + fam.body.len() + 32)
+            .sum();
+        let mut out = String::with_capacity(len + extra.len());
+        for (name, fam) in &self.map {
+            if fam.body.is_empty() {
                 continue;
             }
-            let mut mf = proto::MetricFamily::default();
-            mf.set_name(name);
-            mf.set_help(fam.help);
-            mf.set_field_type(match fam.kind {
-                MetricKind::Gauge => MetricType::GAUGE,
-                MetricKind::Counter => MetricType::COUNTER,
-                MetricKind::Histogram => MetricType::HISTOGRAM,
-            });
-            let metrics = fam
-                .samples
-                .into_iter()
-                .map(|(labels, value)| {
-                    let mut m = proto::Metric::default();
-                    m.set_label(
-                        labels
-                            .into_iter()
-                            .map(|(k, v)| {
-                                let mut lp = proto::LabelPair::default();
-                                lp.set_name(k);
-                                lp.set_value(v);
-                                lp
-                            })
-                            .collect(),
-                    );
-                    match (fam.kind, value) {
-                        (MetricKind::Gauge, Value::Scalar(v)) => {
-                            let mut g = proto::Gauge::default();
-                            g.set_value(v);
-                            m.set_gauge(g);
-                        }
-                        (MetricKind::Counter, Value::Scalar(v)) => {
-                            let mut c = proto::Counter::default();
-                            c.set_value(v);
-                            m.set_counter(c);
-                        }
-                        (
-                            _,
-                            Value::Histogram {
-                                buckets,
-                                count,
-                                sum,
-                            },
-                        ) => {
-                            let mut h = proto::Histogram::default();
-                            h.set_sample_count(count);
-                            h.set_sample_sum(sum);
-                            h.set_bucket(
-                                buckets
-                                    .into_iter()
-                                    .map(|(le, c)| {
-                                        let mut b = proto::Bucket::default();
-                                        b.set_upper_bound(le);
-                                        b.set_cumulative_count(c);
-                                        b
-                                    })
-                                    .collect(),
-                            );
-                            m.set_histogram(h);
-                        }
-                        (_, Value::Scalar(v)) => {
-                            let mut g = proto::Gauge::default();
-                            g.set_value(v);
-                            m.set_gauge(g);
-                        }
-                    }
-                    m
-                })
-                .collect();
-            mf.set_metric(metrics);
-            families.push(mf);
+            if !fam.help.is_empty() {
+                out.push_str("# HELP ");
+                out.push_str(name);
+                out.push(' ');
+                escape_into(&mut out, &fam.help, false);
+                out.push('\n');
+            }
+            out.push_str("# TYPE ");
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(fam.kind.as_str());
+            out.push('\n');
+            out.push_str(&fam.body);
         }
-        families.extend(extra);
-        let mut buf = Vec::with_capacity(16 * 1024);
-        // Encoding into a Vec cannot fail for well-formed families; an error here would be
-        // a bug in this module, reported in the body rather than as a panic.
-        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
-            tracing::error!(error = %e, "Encoding metrics failed");
+        out.push_str(extra);
+        out
+    }
+}
+
+/// The sample lines of one value: one line, or a histogram's buckets, sum and count.
+fn write_value(out: &mut String, name: &str, labels: &[(&str, &str)], value: Value<'_>) {
+    match value {
+        Value::Scalar(v) => write_sample(out, name, "", labels, None, v),
+        Value::Histogram {
+            buckets,
+            count,
+            sum,
+        } => {
+            let mut le = String::new();
+            let mut inf_seen = false;
+            for &(bound, cumulative) in buckets {
+                le.clear();
+                let _ = write!(le, "{bound}");
+                write_sample(out, name, "_bucket", labels, Some(&le), cumulative as f64);
+                inf_seen |= bound.is_sign_positive() && bound.is_infinite();
+            }
+            if !inf_seen {
+                write_sample(out, name, "_bucket", labels, Some("+Inf"), count as f64);
+            }
+            write_sample(out, name, "_sum", labels, None, sum);
+            write_sample(out, name, "_count", labels, None, count as f64);
         }
-        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// One sample line: `name[suffix]{labels[,le="…"]} value`.
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    labels: &[(&str, &str)],
+    le: Option<&str>,
+    value: f64,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    let mut sep = '{';
+    for (k, v) in labels.iter().copied().chain(le.map(|le| ("le", le))) {
+        out.push(sep);
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_into(out, v, true);
+        out.push('"');
+        sep = ',';
+    }
+    if sep == ',' {
+        out.push('}');
+    }
+    // Display of f64 is what the text format expects: shortest round-trip decimal,
+    // `NaN`, `inf` (Prometheus parses both spellings of infinity).
+    let _ = writeln!(out, " {value}");
+}
+
+/// Appends `s` with `\` → `\\`, newline → `\n`, and (in label values) `"` → `\"`.
+fn escape_into(out: &mut String, s: &str, quote: bool) {
+    let needs = |b: &u8| *b == b'\\' || *b == b'\n' || (quote && *b == b'"');
+    if !s.as_bytes().iter().any(needs) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
     }
 }
 
@@ -205,26 +257,34 @@ impl Families {
 /// whole Redis scrape.
 const PROCESS_METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The exporter's own `process_*` metrics (CPU, RSS, open fds, start time), read from
-/// `/proc` at most once per [`PROCESS_METRICS_TTL`].
-fn process_families() -> Vec<proto::MetricFamily> {
-    static COLLECTOR: OnceLock<prometheus::process_collector::ProcessCollector> = OnceLock::new();
-    type Cached = Option<(std::time::Instant, Vec<proto::MetricFamily>)>;
-    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+/// The exporter's own `process_*` metrics (CPU, RSS, open fds, start time) as exposition
+/// text, read from `/proc` and encoded at most once per [`PROCESS_METRICS_TTL`].
+fn process_text() -> String {
+    use prometheus::Encoder as _;
     use prometheus::core::Collector as _;
+    static COLLECTOR: OnceLock<prometheus::process_collector::ProcessCollector> = OnceLock::new();
+    type Cached = Option<(std::time::Instant, String)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((at, families)) = cache.as_ref()
+    if let Some((at, text)) = cache.as_ref()
         && at.elapsed() < PROCESS_METRICS_TTL
     {
-        return families.clone();
+        return text.clone();
     }
     let families = COLLECTOR
         .get_or_init(prometheus::process_collector::ProcessCollector::for_self)
         .collect();
-    *cache = Some((std::time::Instant::now(), families.clone()));
-    families
+    let mut buf = Vec::with_capacity(1024);
+    // Encoding into a Vec fails only for a family without samples; the process
+    // collector's are never empty, and an error is logged rather than a panic.
+    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut buf) {
+        tracing::error!(error = %e, "Encoding process metrics failed");
+    }
+    let text = String::from_utf8(buf).unwrap_or_default();
+    *cache = Some((std::time::Instant::now(), text.clone()));
+    text
 }
 
 /// Renders one `/metrics` response from the view of a scrape and its check results.
@@ -299,7 +359,7 @@ pub fn render(
             *n as f64,
         );
     }
-    f.encode(process_families())
+    f.encode(&process_text())
 }
 
 #[cfg(test)]
@@ -319,7 +379,7 @@ mod tests {
             4,
             7.5,
         );
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(
             text.contains("# TYPE a_gauge gauge\na_gauge{target=\"t1\"} 1.5\n"),
             "{text}"
@@ -339,11 +399,170 @@ mod tests {
         assert!(text.contains("c_seconds_count{db=\"x\"} 4\n"), "{text}");
     }
 
+    /// The same families through `prometheus::TextEncoder`, the format's reference here.
+    /// `(name, help, type, labels, value)` of one sample.
+    type Sample<'a> = (&'a str, &'a str, MetricKind, Vec<(&'a str, &'a str)>, f64);
+
+    fn reference(samples: &[Sample<'_>]) -> String {
+        use prometheus::Encoder as _;
+        use prometheus::proto::{self, MetricType};
+        let mut by_name: BTreeMap<&str, proto::MetricFamily> = BTreeMap::new();
+        for (name, help, kind, labels, v) in samples {
+            let mf = by_name.entry(name).or_insert_with(|| {
+                let mut mf = proto::MetricFamily::default();
+                mf.set_name(name.to_string());
+                mf.set_help(help.to_string());
+                mf.set_field_type(match kind {
+                    MetricKind::Gauge => MetricType::GAUGE,
+                    MetricKind::Counter => MetricType::COUNTER,
+                    MetricKind::Histogram => MetricType::HISTOGRAM,
+                });
+                mf
+            });
+            let mut m = proto::Metric::default();
+            m.set_label(
+                labels
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut lp = proto::LabelPair::default();
+                        lp.set_name(k.to_string());
+                        lp.set_value(v.to_string());
+                        lp
+                    })
+                    .collect(),
+            );
+            if *kind == MetricKind::Histogram {
+                let mut h = proto::Histogram::default();
+                h.set_sample_count(7);
+                h.set_sample_sum(*v);
+                h.set_bucket(
+                    [(0.005, 1), (0.5, 3), (10.0, 6)]
+                        .iter()
+                        .map(|(le, c)| {
+                            let mut b = proto::Bucket::default();
+                            b.set_upper_bound(*le);
+                            b.set_cumulative_count(*c);
+                            b
+                        })
+                        .collect(),
+                );
+                m.set_histogram(h);
+            } else {
+                let mut g = proto::Gauge::default();
+                g.set_value(*v);
+                let mut c = proto::Counter::default();
+                c.set_value(*v);
+                if *kind == MetricKind::Gauge {
+                    m.set_gauge(g);
+                } else {
+                    m.set_counter(c);
+                }
+            }
+            mf.mut_metric().push(m);
+        }
+        let families: Vec<_> = by_name.into_values().collect();
+        let mut buf = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&families, &mut buf)
+            .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn text_is_byte_for_byte_what_the_prometheus_encoder_writes() {
+        use MetricKind::*;
+        let samples: Vec<Sample<'_>> = vec![
+            ("z_last", "Sorted last.", Gauge, vec![], 1.0),
+            (
+                "a_first",
+                "Help with \\ and\nnewline and \"quotes\".",
+                Gauge,
+                vec![("target", "t\"1\\\n")],
+                0.1,
+            ),
+            (
+                "a_first",
+                "Help with \\ and\nnewline and \"quotes\".",
+                Gauge,
+                vec![("target", "é ü")],
+                -0.0,
+            ),
+            ("m_total", "", Counter, vec![("a", "1"), ("b", "")], 1e21),
+            (
+                "m_total",
+                "",
+                Counter,
+                vec![("a", "2"), ("b", "x")],
+                123456789.125,
+            ),
+            (
+                "n_values",
+                "Odd values.",
+                Gauge,
+                vec![("v", "nan")],
+                f64::NAN,
+            ),
+            (
+                "n_values",
+                "Odd values.",
+                Gauge,
+                vec![("v", "inf")],
+                f64::INFINITY,
+            ),
+            (
+                "n_values",
+                "Odd values.",
+                Gauge,
+                vec![("v", "-inf")],
+                f64::NEG_INFINITY,
+            ),
+            ("n_values", "Odd values.", Gauge, vec![("v", "tiny")], 1e-7),
+            (
+                "n_values",
+                "Odd values.",
+                Gauge,
+                vec![("v", "max")],
+                f64::MAX,
+            ),
+            (
+                "n_values",
+                "Odd values.",
+                Gauge,
+                vec![("v", "u64")],
+                u64::MAX as f64,
+            ),
+            (
+                "h_seconds",
+                "A histogram.",
+                Histogram,
+                vec![("db", "x")],
+                2.5,
+            ),
+            ("h_seconds", "A histogram.", Histogram, vec![], 0.0),
+        ];
+        let mut f = Families::default();
+        for (name, help, kind, labels, v) in &samples {
+            if *kind == Histogram {
+                f.histogram(
+                    *name,
+                    *help,
+                    labels,
+                    &[(0.005, 1), (0.5, 3), (10.0, 6)],
+                    7,
+                    *v,
+                );
+            } else {
+                f.push(*name, *help, *kind, labels, Value::Scalar(*v));
+            }
+        }
+        assert_eq!(f.encode("# extra\n"), reference(&samples) + "# extra\n");
+    }
+
     #[test]
     fn label_values_are_escaped() {
         let mut f = Families::default();
         f.gauge("x", "X.", &[("v", "a\"b\\c\nd")], 1.0);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains(r#"x{v="a\"b\\c\nd"} 1"#), "{text}");
     }
 }

@@ -3,89 +3,19 @@
 //! string settings, in-flight and logged slow queries, WAL size, what the role cannot see.
 
 use super::{Families, MetricKind, Value};
-use crate::collectors::postgres::{
-    PostgresSnapshot, STAT_DATABASE_COLUMNS, Setting, Statements, slowlog,
-};
+use crate::collectors::postgres::{PostgresSnapshot, STAT_DATABASE_COLUMNS, Statements, slowlog};
 use std::collections::BTreeSet;
 
 /// A counter whose postgres_exporter name has no `_total` suffix (kept for compatibility
 /// with its dashboards and alerts; promtool's lint is accepted for these names).
-fn legacy_counter(f: &mut Families, name: &str, help: &str, labels: &[(&str, &str)], v: f64) {
+fn legacy_counter<'a>(
+    f: &mut Families<'a>,
+    name: impl Into<std::borrow::Cow<'a, str>>,
+    help: &'static str,
+    labels: &[(&str, &str)],
+    v: f64,
+) {
     f.push(name, help, MetricKind::Counter, labels, Value::Scalar(v));
-}
-
-/// postgres_exporter's unit normalisation of a numeric setting: the value in seconds or
-/// bytes and the suffix (`seconds`, `bytes`, or none). `-1` (off) is kept as is. `None`
-/// for a unit it does not know (the setting is then skipped, where postgres_exporter
-/// panics) or a value that is not a number.
-pub fn normalise_unit(setting: &str, unit: &str) -> Option<(f64, &'static str)> {
-    let v: f64 = setting.trim().parse().ok()?;
-    let (factor, suffix) = match unit {
-        "" => (1.0, ""),
-        "ms" => (1e-3, "seconds"),
-        "s" => (1.0, "seconds"),
-        "min" => (60.0, "seconds"),
-        "h" => (3600.0, "seconds"),
-        "d" => (86400.0, "seconds"),
-        "B" => (1.0, "bytes"),
-        "kB" => (1024.0, "bytes"),
-        "MB" => (1024.0 * 1024.0, "bytes"),
-        "GB" => (1024.0 * 1024.0 * 1024.0, "bytes"),
-        "TB" => (1024.0 * 1024.0 * 1024.0 * 1024.0, "bytes"),
-        "1kB" => (1024.0, "bytes"),
-        "2kB" => (2048.0, "bytes"),
-        "4kB" => (4096.0, "bytes"),
-        "8kB" => (8192.0, "bytes"),
-        "16kB" => (16384.0, "bytes"),
-        "32kB" => (32768.0, "bytes"),
-        "64kB" => (65536.0, "bytes"),
-        "16MB" => (16.0 * 1024.0 * 1024.0, "bytes"),
-        "32MB" => (32.0 * 1024.0 * 1024.0, "bytes"),
-        "64MB" => (64.0 * 1024.0 * 1024.0, "bytes"),
-        _ => return None,
-    };
-    if v == -1.0 {
-        return Some((v, suffix));
-    }
-    Some((v * factor, suffix))
-}
-
-/// A metric-name-safe version of a setting name (`pg_stat_statements.max` →
-/// `pg_stat_statements_max`).
-pub fn sanitize_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The `pg_settings_*` metric for one setting: `(name, help suffix, value)`.
-pub fn setting_metric(s: &Setting) -> Option<(String, &'static str, f64)> {
-    let base = format!("pg_settings_{}", sanitize_name(&s.name));
-    match s.vartype.as_str() {
-        "bool" => Some((base, "", if s.setting == "on" { 1.0 } else { 0.0 })),
-        "integer" | "real" => {
-            let (v, suffix) = normalise_unit(&s.setting, &s.unit)?;
-            if !v.is_finite() {
-                return None;
-            }
-            match suffix {
-                "" => Some((base, "", v)),
-                "seconds" => Some((
-                    format!("{base}_seconds"),
-                    " [Units converted to seconds.]",
-                    v,
-                )),
-                _ => Some((format!("{base}_bytes"), " [Units converted to bytes.]", v)),
-            }
-        }
-        _ => None,
-    }
 }
 
 /// `(stable key, metric, help, postgres_exporter's type is counter)` for checkpoint and
@@ -249,10 +179,10 @@ const STAT_DATABASE_HELP: &[(&str, &str, bool)] = &[
 /// Renders one PostgreSQL target: its snapshot with the slow statements counted for it
 /// (from its log file or its container's log stream, see `outcome::view`); `None` means
 /// the target could not be scraped.
-pub(super) fn render(
+pub(super) fn render<'a>(
     target: &str,
-    snap: Option<(&PostgresSnapshot, Option<&slowlog::SlowLogSnapshot>)>,
-    f: &mut Families,
+    snap: Option<(&'a PostgresSnapshot, Option<&slowlog::SlowLogSnapshot>)>,
+    f: &mut Families<'a>,
 ) {
     f.gauge(
         "pg_up",
@@ -300,21 +230,29 @@ pub(super) fn render(
     }
 
     // Settings.
-    for setting in &s.settings {
-        let Some((name, help_suffix, v)) = setting_metric(setting) else {
-            continue;
-        };
-        let help = match s.setting_help.get(&setting.name) {
-            Some(h) => format!("{h}{help_suffix}"),
-            None => format!("Server Parameter: {}{help_suffix}", setting.name),
-        };
-        f.gauge(&name, &help, &t, v);
+    for m in s.settings.iter().filter_map(|s| s.metric.as_ref()) {
+        f.gauge(m.name.as_str(), m.help.as_str(), &t, m.value);
     }
-    for (name, value) in &s.info_settings {
+    for (name, value) in s.info_settings.iter() {
         f.gauge(
             "pg_settings_info",
             "Enum and string settings that decide durability and logging (value as the server reports it).",
             &[("target", target), ("name", name), ("value", value)],
+            1.0,
+        );
+    }
+
+    f.gauge(
+        "pg_settings_pending_restart",
+        "Number of settings changed in the configuration files whose new value takes effect only after a restart (pg_settings.pending_restart).",
+        &t,
+        s.pending_restart.len() as f64,
+    );
+    for name in s.pending_restart.iter() {
+        f.gauge(
+            "pg_settings_pending_restart_info",
+            "A setting whose changed value waits for a restart (pg_settings.pending_restart), by name.",
+            &[("target", target), ("name", name)],
             1.0,
         );
     }
@@ -391,9 +329,9 @@ pub(super) fn render(
             };
             let name = format!("pg_stat_database_{col}");
             if *counter {
-                legacy_counter(f, &name, help, &l, *v);
+                legacy_counter(f, name, help, &l, *v);
             } else {
-                f.gauge(&name, help, &l, *v);
+                f.gauge(name, *help, &l, *v);
             }
         }
     }
@@ -425,12 +363,12 @@ pub(super) fn render(
     }
     for (key, metric, help) in CHECKPOINT_METRICS {
         if let Some((_, v)) = s.checkpoints.iter().find(|(k, _)| k == key) {
-            f.counter(metric, help, &t, *v);
+            f.counter(*metric, *help, &t, *v);
         }
     }
     for (key, metric, help) in WAL_METRICS {
         if let Some((_, v)) = s.wal.iter().find(|(k, _)| k == key) {
-            f.counter(metric, help, &t, *v);
+            f.counter(*metric, *help, &t, *v);
         }
     }
 
@@ -587,88 +525,12 @@ mod tests {
     use crate::collectors::postgres::parse_main;
     use std::sync::Arc;
 
-    fn setting(name: &str, value: &str, unit: &str, vartype: &str) -> Setting {
-        Setting {
-            name: name.into(),
-            setting: value.into(),
-            unit: unit.into(),
-            vartype: vartype.into(),
-        }
-    }
-
-    #[test]
-    fn unit_conversions_match_postgres_exporter() {
-        let m = |n, v, u, t| setting_metric(&setting(n, v, u, t)).map(|(n, _, v)| (n, v));
-        assert_eq!(
-            m("log_min_duration_statement", "1000", "ms", "integer"),
-            Some(("pg_settings_log_min_duration_statement_seconds".into(), 1.0))
-        );
-        assert_eq!(
-            m("log_min_duration_statement", "-1", "ms", "integer"),
-            Some((
-                "pg_settings_log_min_duration_statement_seconds".into(),
-                -1.0
-            ))
-        );
-        assert_eq!(
-            m("checkpoint_timeout", "300", "s", "integer"),
-            Some(("pg_settings_checkpoint_timeout_seconds".into(), 300.0))
-        );
-        assert_eq!(
-            m("log_rotation_age", "1440", "min", "integer"),
-            Some(("pg_settings_log_rotation_age_seconds".into(), 86400.0))
-        );
-        assert_eq!(
-            m("shared_buffers", "16384", "8kB", "integer"),
-            Some(("pg_settings_shared_buffers_bytes".into(), 134217728.0))
-        );
-        assert_eq!(
-            m("work_mem", "4096", "kB", "integer"),
-            Some(("pg_settings_work_mem_bytes".into(), 4194304.0))
-        );
-        assert_eq!(
-            m("max_wal_size", "1024", "MB", "integer"),
-            Some(("pg_settings_max_wal_size_bytes".into(), 1073741824.0))
-        );
-        assert_eq!(
-            m("wal_segment_size", "16777216", "B", "integer"),
-            Some(("pg_settings_wal_segment_size_bytes".into(), 16777216.0))
-        );
-        assert_eq!(
-            m("autovacuum_vacuum_cost_delay", "2", "ms", "real"),
-            Some((
-                "pg_settings_autovacuum_vacuum_cost_delay_seconds".into(),
-                0.002
-            ))
-        );
-        assert_eq!(
-            m("max_connections", "20", "", "integer"),
-            Some(("pg_settings_max_connections".into(), 20.0))
-        );
-        assert_eq!(
-            m("fsync", "on", "", "bool"),
-            Some(("pg_settings_fsync".into(), 1.0))
-        );
-        assert_eq!(
-            m("full_page_writes", "off", "", "bool"),
-            Some(("pg_settings_full_page_writes".into(), 0.0))
-        );
-        assert_eq!(
-            m("pg_stat_statements.max", "5000", "", "integer"),
-            Some(("pg_settings_pg_stat_statements_max".into(), 5000.0))
-        );
-        // Unknown units, enum/string types and non-numbers are skipped, never guessed.
-        assert_eq!(m("x", "1", "furlongs", "integer"), None);
-        assert_eq!(m("wal_level", "replica", "", "enum"), None);
-        assert_eq!(m("x", "abc", "", "real"), None);
-    }
-
     #[test]
     fn renders_a_snapshot() {
         let doc = r#"{"version": "PostgreSQL 16.2", "server_version": "16.2", "start_time": 1700000000, "in_recovery": false, "threshold_ms": 1000,
             "privileges": {"pg_read_all_settings": true, "pg_read_all_stats": true, "pg_ls_waldir": false},
             "settings": [["max_connections", "20", null, "integer"], ["log_min_duration_statement", "1000", "ms", "integer"]],
-            "info": [["TimeZone", "Asia/Phnom_Penh"]],
+            "info": [["TimeZone", "Asia/Phnom_Penh"]], "pending_restart": ["shared_buffers"],
             "activity": [["postgres", "active", 1, 0.5]],
             "in_flight": [["postgres", 1, 5.5]],
             "databases": [["postgres", 7500000]],
@@ -696,13 +558,15 @@ mod tests {
         let mut f = Families::default();
         render("pg1", Some((&s, s.slow_log.as_ref())), &mut f);
         render("pg2", None, &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         for line in [
             "pg_up{target=\"pg1\"} 1",
             "pg_up{target=\"pg2\"} 0",
             "pg_settings_max_connections{target=\"pg1\"} 20",
             "pg_settings_log_min_duration_statement_seconds{target=\"pg1\"} 1",
             "pg_settings_info{target=\"pg1\",name=\"TimeZone\",value=\"Asia/Phnom_Penh\"} 1",
+            "pg_settings_pending_restart{target=\"pg1\"} 1",
+            "pg_settings_pending_restart_info{target=\"pg1\",name=\"shared_buffers\"} 1",
             "pg_stat_activity_count{target=\"pg1\",datname=\"postgres\",state=\"active\"} 1",
             "pg_database_size_bytes{target=\"pg1\",datname=\"postgres\"} 7500000",
             "pg_stat_database_xact_commit{target=\"pg1\",datid=\"5\",datname=\"postgres\"} 100",
@@ -744,7 +608,7 @@ mod tests {
         };
         let mut f = Families::default();
         render("t", Some((&s, None)), &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains("pg_stat_statements_calls_total{target=\"t\",queryid=\"42\"} 4"));
         assert!(text.contains("pg_stat_statements_mean_seconds{target=\"t\",queryid=\"42\"} 0.5"));
         assert!(

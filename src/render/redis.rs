@@ -164,17 +164,17 @@ pub(super) fn render(target: &str, snap: Option<&RedisSnapshot>, f: &mut Familie
 
     for (metric, field, help) in INFO_GAUGES {
         if let Some(v) = info.num(field) {
-            f.gauge(metric, help, &t, v);
+            f.gauge(*metric, *help, &t, v);
         }
     }
     for (metric, field, help) in INFO_STATUSES {
         if let Some(v) = info.status(field) {
-            f.gauge(metric, help, &t, v);
+            f.gauge(*metric, *help, &t, v);
         }
     }
     for (metric, field, help) in INFO_COUNTERS {
         if let Some(v) = info.num(field) {
-            f.counter(metric, help, &t, v);
+            f.counter(*metric, *help, &t, v);
         }
     }
 
@@ -280,7 +280,7 @@ mod tests {
         m.insert("maxmemory".to_string(), "536870912".to_string());
         let mut f = Families::default();
         render("r1", Some(&snapshot(ConfigState::Readable(m))), &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         for line in [
             "redis_up{target=\"r1\"} 1",
             "redis_memory_used_bytes{target=\"r1\"} 100",
@@ -311,7 +311,7 @@ mod tests {
             &mut f,
         );
         render("r2", None, &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains("redis_config_readable{target=\"r1\"} 0"));
         assert!(!text.contains("redis_config_key_value"));
         assert!(text.contains("redis_up{target=\"r2\"} 0"));

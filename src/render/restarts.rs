@@ -80,7 +80,7 @@ mod tests {
             }),
         };
         render("r", &s, &mut f);
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         for line in [
             "persistence_restarts_observed_total{target=\"r\"} 2",
             "persistence_data_lost_on_restart_total{target=\"r\"} 1",
@@ -105,7 +105,7 @@ mod tests {
             },
             &mut f,
         );
-        let text = f.encode(Vec::new());
+        let text = f.encode("");
         assert!(text.contains("persistence_restarts_observed_total{target=\"q\"} 0"));
         assert!(!text.contains("persistence_canary"), "{text}");
         assert!(

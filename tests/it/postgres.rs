@@ -910,8 +910,11 @@ async fn settings_follow_a_reload() {
         4.0 * 1024.0 * 1024.0
     );
     assert!(again.has("pg_settings_info"), "kept settings are served");
+    assert_eq!(again.value("pg_settings_pending_restart", &t), 0.0);
 
     server.exec("ALTER SYSTEM SET work_mem = '7MB'").await;
+    // Takes effect only at a restart: the reload marks it pending.
+    server.exec("ALTER SYSTEM SET max_connections = 90").await;
     server
         .exec("ALTER SYSTEM SET log_min_duration_statement = 250")
         .await;
@@ -928,6 +931,14 @@ async fn settings_follow_a_reload() {
                 0.25,
                 "{}",
                 m.text
+            );
+            assert_eq!(m.value("pg_settings_pending_restart", &t), 1.0);
+            assert_eq!(
+                m.value(
+                    "pg_settings_pending_restart_info",
+                    &[("target", target.as_str()), ("name", "max_connections")]
+                ),
+                1.0
             );
             break;
         }

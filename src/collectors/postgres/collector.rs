@@ -45,8 +45,9 @@ struct Conn {
 /// Settings read by an earlier scrape on the same connection.
 struct KeptSettings {
     key: String,
-    settings: Vec<Setting>,
-    info: Vec<(String, String)>,
+    settings: Arc<Vec<Setting>>,
+    info: Arc<Vec<(String, String)>>,
+    pending_restart: Arc<Vec<String>>,
 }
 
 /// A statement and, once prepared on the connection, its handle: the server plans it once
@@ -409,6 +410,7 @@ impl PostgresCollector {
             (false, Some(kept)) => {
                 snap.settings = kept.settings.clone();
                 snap.info_settings = kept.info.clone();
+                snap.pending_restart = kept.pending_restart.clone();
             }
             _ => {
                 conn.settings = snap.settings_key.clone().map(|key| {
@@ -416,6 +418,7 @@ impl PostgresCollector {
                         key,
                         settings: snap.settings.clone(),
                         info: snap.info_settings.clone(),
+                        pending_restart: snap.pending_restart.clone(),
                     })
                 });
             }

@@ -20,6 +20,7 @@ mod collector;
 pub mod connect;
 pub mod identity;
 mod parse;
+pub mod settings;
 mod sizes;
 pub mod slowlog;
 mod snapshot;
@@ -33,5 +34,5 @@ pub use parse::{
 };
 pub use snapshot::{
     Activity, Archiver, Checkpoints, InFlight, PostgresSnapshot, Privileges, STAT_DATABASE_COLUMNS,
-    Setting, StatDatabase, StatementStats, Statements, short_version,
+    Setting, SettingMetric, StatDatabase, StatementStats, Statements, short_version,
 };

@@ -115,13 +115,20 @@ pub fn parse_main(
         .iter()
         .filter_map(|r| {
             let a = r.as_array()?;
-            Some(Setting {
+            let mut s = Setting {
                 name: text(a.first()?)?,
                 setting: text(a.get(1)?)?,
                 unit: a.get(2).and_then(text).unwrap_or_default(),
                 vartype: text(a.get(3)?)?,
-            })
+                metric: None,
+            };
+            s.metric = super::settings::setting_metric(&s, &help);
+            Some(s)
         })
+        .collect();
+    let pending_restart = rows(get("pending_restart"))
+        .iter()
+        .filter_map(text)
         .collect();
     let info_settings = rows(get("info"))
         .iter()
@@ -189,11 +196,12 @@ pub fn parse_main(
             ls_waldir_missing: missing("pg_ls_waldir"),
             control_system_missing: missing("pg_control_system"),
         },
-        settings,
+        settings: Arc::new(settings),
         settings_key: text(get("settings_key")),
         settings_read: get("settings_read").as_bool().unwrap_or(true),
         setting_help: help,
-        info_settings,
+        info_settings: Arc::new(info_settings),
+        pending_restart: Arc::new(pending_restart),
         activity,
         in_flight,
         threshold_seconds: num(get("threshold_ms")).unwrap_or(0.0) / 1000.0,

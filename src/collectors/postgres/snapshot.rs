@@ -23,7 +23,7 @@ pub struct Privileges {
     pub control_system_missing: bool,
 }
 
-/// One numeric or boolean `pg_settings` row, as text (converted by the renderer).
+/// One numeric or boolean `pg_settings` row, as text, and its `pg_settings_*` sample.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setting {
     /// Setting name.
@@ -34,6 +34,20 @@ pub struct Setting {
     pub unit: String,
     /// `bool`, `integer` or `real`.
     pub vartype: String,
+    /// Its `pg_settings_*` sample in postgres_exporter's scheme ([`super::settings`]),
+    /// converted once when the settings are read; `None` when it is not exported.
+    pub metric: Option<SettingMetric>,
+}
+
+/// A setting as postgres_exporter exports it: `pg_settings_<name>[_seconds|_bytes]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingMetric {
+    /// The metric name.
+    pub name: String,
+    /// The setting's description (`short_desc`) plus a note on the unit conversion.
+    pub help: String,
+    /// The value in seconds or bytes (`-1` kept for "off").
+    pub value: f64,
 }
 
 /// `pg_stat_activity_count` / `_max_tx_duration` for one database and state.
@@ -157,8 +171,8 @@ pub struct PostgresSnapshot {
     pub in_recovery: Option<bool>,
     /// What the role cannot see.
     pub privileges: Privileges,
-    /// Numeric and boolean settings.
-    pub settings: Vec<Setting>,
+    /// Numeric and boolean settings (shared with the later scrapes that keep them).
+    pub settings: Arc<Vec<Setting>>,
     /// What the settings were read under (`pg_conf_load_time()` and whether the role may
     /// read all settings): they are re-read only when it changes.
     pub settings_key: Option<String>,
@@ -168,7 +182,10 @@ pub struct PostgresSnapshot {
     /// `name → short_desc` (fetched once per connection).
     pub setting_help: Arc<HashMap<String, String>>,
     /// The [`sql::INFO_SETTINGS`] the role can see, `(name, value)`.
-    pub info_settings: Vec<(String, String)>,
+    pub info_settings: Arc<Vec<(String, String)>>,
+    /// Settings changed in the configuration files whose new value takes effect only
+    /// after a restart (`pg_settings.pending_restart`), by name.
+    pub pending_restart: Arc<Vec<String>>,
     /// Sessions per database and state.
     pub activity: Vec<Activity>,
     /// Queries running now, per database.

@@ -153,7 +153,7 @@ pub fn main_query(version_num: u32, threshold_ms: f64, ls_waldir: bool, sizes: b
         "WITH {th}, \
 priv AS (SELECT pg_has_role('pg_read_all_settings', 'USAGE') AS settings, pg_has_role('pg_read_all_stats', 'USAGE') AS stats, has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE') AS waldir, has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS control), \
 ck AS MATERIALIZED (SELECT pg_conf_load_time()::text || '/' || (SELECT settings FROM priv)::text AS key), \
-st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text), \
+st AS MATERIALIZED (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FILTER (WHERE vartype IN ('bool', 'integer', 'real')) AS num, json_agg(json_build_array(name, setting)) FILTER (WHERE name IN ({info_names})) AS info, COALESCE(json_agg(name) FILTER (WHERE pending_restart), '[]') AS pending FROM pg_settings WHERE (SELECT key FROM ck) IS DISTINCT FROM $1::text), \
 act AS MATERIALIZED (SELECT datid, datname, state, xact_start, query_start, backend_type, pid FROM pg_stat_activity) \
 SELECT json_build_object(\
 'version', version(), \
@@ -166,6 +166,7 @@ SELECT json_build_object(\
 'settings_read', (SELECT key FROM ck) IS DISTINCT FROM $1::text, \
 'settings', (SELECT num FROM st), \
 'info', (SELECT info FROM st), \
+'pending_restart', (SELECT pending FROM st), \
 'activity', (SELECT json_agg(json_build_array(d.datname, s.state, COALESCE(a.n, 0), COALESCE(a.max_tx, 0))) FROM pg_database d CROSS JOIN (VALUES {states}) AS s(state) LEFT JOIN (SELECT datname, state, count(*) AS n, max(extract(epoch FROM now() - xact_start))::float8 AS max_tx FROM act GROUP BY datname, state) a ON a.datname = d.datname AND a.state = s.state), \
 'in_flight', (SELECT json_agg(json_build_array(d.datname, COALESCE(f.slow, 0), COALESCE(f.longest, 0))) FROM pg_database d LEFT JOIN (SELECT datid, count(*) FILTER (WHERE now() - query_start > (SELECT ms FROM th) * interval '1 millisecond') AS slow, max(extract(epoch FROM now() - query_start))::float8 AS longest FROM act WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY datid) f ON f.datid = d.oid), \
 'databases', {databases}, \
