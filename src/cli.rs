@@ -112,6 +112,20 @@ pub struct Cli {
     #[arg(global = true, long = "scrape.timeout", env = "PERSISTENCE_EXPORTER_SCRAPE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub scrape_timeout: std::time::Duration,
 
+    /// Threads that run collections, rendering and HTTP (the async runtime's workers).
+    /// One is plenty for an exporter (a scrape costs well under a millisecond of CPU) and
+    /// keeps wake-ups between threads off every scrape, as node_exporter's
+    /// `--runtime.gomaxprocs=1`; raise it when many large targets are scraped at once.
+    /// Password checks and log-file reads have their own threads either way.
+    #[arg(
+        global = true,
+        long = "runtime.worker-threads",
+        env = "PERSISTENCE_EXPORTER_RUNTIME_WORKER_THREADS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub worker_threads: u16,
+
     /// Upper bound on the bytes one scrape may read from a Redis or PostgreSQL server
     /// (connection set-up included); a server sending more is dropped and reported as a
     /// `protocol` error. A plain byte count.
