@@ -303,7 +303,7 @@ impl Scraper {
             .iter()
             .map(|t| self.collect_shared(t.clone(), deadline, budget));
         let outcomes = futures::future::join_all(futs).await;
-        if let Some(store) = &self.state {
+        if let Some(store) = self.state.as_ref().filter(|s| s.flush_due()) {
             let store = store.clone();
             // Throttled inside; the write (with its fsync) stays off the async threads.
             drop(tokio::task::spawn_blocking(move || store.flush_if_due()));

@@ -86,6 +86,14 @@ impl StateStore {
         }
     }
 
+    /// Whether [`StateStore::flush_if_due`] would write now: something changed and the
+    /// last write is old enough. Cheap (no I/O), so that a scrape hands the write to
+    /// another thread only when there is one to do.
+    pub fn flush_due(&self) -> bool {
+        self.dirty.load(Ordering::Relaxed)
+            && !lock(&self.last_write).is_some_and(|t| t.elapsed() < MIN_WRITE_INTERVAL)
+    }
+
     /// Writes the file when something changed and the last write is at least
     /// [`MIN_WRITE_INTERVAL`] ago. Returns whether it wrote.
     pub fn flush_if_due(&self) -> bool {
