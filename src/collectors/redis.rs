@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -41,10 +42,17 @@ pub const AUTH_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Parsed `INFO` reply: every `field:value` line as given, plus the keyspace section.
 /// Fields a server version lacks are simply absent.
+///
+/// The reply is kept as received, with an index of where each field's name and value
+/// are (sorted by name), rather than a map of owned strings: two allocations per scrape
+/// instead of two per field.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RedisInfo {
-    /// `field → value` for every non-keyspace line.
-    pub fields: BTreeMap<String, String>,
+    /// The reply text.
+    text: String,
+    /// Byte ranges in `text` of each non-keyspace line's `(field, value)`, sorted by
+    /// field; a field given twice appears once, with its last value.
+    fields: Vec<(Range<usize>, Range<usize>)>,
     /// One entry per `dbN:` line of the keyspace section.
     pub keyspace: Vec<KeyspaceDb>,
 }
@@ -61,9 +69,21 @@ pub struct KeyspaceDb {
 }
 
 impl RedisInfo {
+    /// Every field and its raw value, by field name.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .filter_map(|(k, v)| Some((self.text.get(k.clone())?, self.text.get(v.clone())?)))
+    }
+
     /// Raw value of a field.
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
+        let i = self
+            .fields
+            .binary_search_by(|(k, _)| self.text.get(k.clone()).unwrap_or_default().cmp(field))
+            .ok()?;
+        let (_, v) = self.fields.get(i)?;
+        self.text.get(v.clone())
     }
 
     /// Numeric value of a field; absent or unparsable gives `None`, never 0.
@@ -104,10 +124,15 @@ pub struct RedisSnapshot {
 }
 
 /// Parses an `INFO` reply. Tolerant: unknown or malformed lines are skipped.
-pub fn parse_info(text: &str) -> RedisInfo {
-    let mut info = RedisInfo::default();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
+pub fn parse_info(text: impl Into<String>) -> RedisInfo {
+    let text: String = text.into();
+    let mut fields = Vec::with_capacity(256);
+    let mut keyspace = Vec::new();
+    let mut start = 0;
+    for raw in text.split_inclusive('\n') {
+        let line_start = start;
+        start += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -125,13 +150,25 @@ pub fn parse_info(text: &str) -> RedisInfo {
                 }
             }
             if let Some(keys) = keys {
-                info.keyspace.push(KeyspaceDb { db, keys, expires });
+                keyspace.push(KeyspaceDb { db, keys, expires });
             }
             continue;
         }
-        info.fields.insert(key.to_string(), value.to_string());
+        let value_start = line_start + key.len() + 1;
+        fields.push((
+            line_start..line_start + key.len(),
+            value_start..value_start + value.len(),
+        ));
     }
-    info
+    let name = |r: &Range<usize>| text.get(r.clone()).unwrap_or_default();
+    // By name, and for a name given twice the later line first: dedup keeps that one.
+    fields.sort_by(|(a, _), (b, _)| name(a).cmp(name(b)).then(b.start.cmp(&a.start)));
+    fields.dedup_by(|(a, _), (b, _)| name(a) == name(b));
+    RedisInfo {
+        text,
+        fields,
+        keyspace,
+    }
 }
 
 /// Scrapes one Redis server, keeping its connection between scrapes.
@@ -308,7 +345,7 @@ async fn query_once(
         };
     let mut replies = replies.into_iter();
     let info = match replies.next() {
-        Some(Ok(v)) => parse_info(&value_text(&v).ok_or_else(|| CollectError::Protocol {
+        Some(Ok(v)) => parse_info(value_text(&v).ok_or_else(|| CollectError::Protocol {
             target: name.clone(),
             cause: "INFO reply is not text".into(),
         })?),
@@ -623,6 +660,19 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn info_fields_are_found_by_name_and_the_last_duplicate_wins() {
+        let i =
+            parse_info("# Server\r\nb:2\r\na:1\r\nc:x:y\r\nb:3\r\ndb0:keys=5,expires=1\r\nlast:9");
+        assert_eq!(i.get("a"), Some("1"));
+        assert_eq!(i.get("b"), Some("3"));
+        assert_eq!(i.get("c"), Some("x:y"));
+        assert_eq!(i.get("last"), Some("9"));
+        assert_eq!(i.get("d"), None);
+        assert_eq!(i.get("db0"), None);
+        assert_eq!(i.keyspace.len(), 1);
     }
 
     #[test]

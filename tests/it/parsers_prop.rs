@@ -239,7 +239,7 @@ proptest! {
         mixed(&["# Server\r\n", "db0:", "keys=", "expires=", ",", ":", "\r\n", "\n", "1", "-1", "db", "x"], 20),
     ]) {
         let info = parse_info(&s);
-        for k in info.fields.keys() {
+        for (k, _) in info.fields() {
             let _ = info.num(k);
             let _ = info.status(k);
         }
