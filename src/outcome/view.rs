@@ -319,7 +319,7 @@ mod tests {
                 api_version: ApiVersion::new(1, 41),
                 storage_driver: "overlay2".into(),
                 docker_root_dir: "/var/lib/docker".into(),
-                volumes: Vec::new(),
+                volumes: Default::default(),
                 volumes_listed: None,
                 disk_usage: None,
                 volumes_filesystem: Some(FsCapacity {

@@ -33,7 +33,7 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
     );
 
     let usage = s.disk_usage.as_deref();
-    for v in &s.volumes {
+    for v in s.volumes.iter() {
         let label = |k: &str| v.labels.get(k).map(String::as_str).unwrap_or("");
         f.gauge(
             "docker_volume_info",
@@ -198,7 +198,7 @@ mod tests {
             api_version: ApiVersion::new(1, 41),
             storage_driver: "overlay2".into(),
             docker_root_dir: "/var/lib/docker".into(),
-            volumes: vec![
+            volumes: Arc::new(vec![
                 vol(
                     "proj_pgdata",
                     &[
@@ -208,7 +208,7 @@ mod tests {
                 ),
                 vol(&anon, &[]),
                 vol("nfs", &[]),
-            ],
+            ]),
             volumes_listed: Some((
                 UNIX_EPOCH + Duration::from_secs(990),
                 Duration::from_millis(10),

@@ -108,8 +108,8 @@ pub struct DockerSnapshot {
     /// Docker's data root on the Engine's host.
     pub docker_root_dir: String,
     /// Volumes of the last listing (refreshed in the background every
-    /// `disk_usage_interval`).
-    pub volumes: Vec<Volume>,
+    /// `disk_usage_interval`), shared with it rather than copied per scrape.
+    pub volumes: Arc<Vec<Volume>>,
     /// When that listing finished and how long it took (`None` for a snapshot not made
     /// by the collector).
     pub volumes_listed: Option<(std::time::SystemTime, std::time::Duration)>,

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 /// One listing of the Engine's volumes.
 #[derive(Debug, PartialEq)]
 pub struct VolumeList {
-    /// The volumes, sorted by name.
-    pub volumes: Vec<Volume>,
+    /// The volumes, sorted by name (shared with the snapshots that serve them).
+    pub volumes: Arc<Vec<Volume>>,
     /// When the listing finished.
     pub refreshed_at: SystemTime,
     /// How long the call took.
@@ -45,7 +45,7 @@ pub(super) fn listing(body: &[u8], duration: Duration) -> Result<VolumeList, api
     let mut volumes = api::parse_volume_list(body)?;
     volumes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(VolumeList {
-        volumes,
+        volumes: Arc::new(volumes),
         refreshed_at: SystemTime::now(),
         duration,
     })
