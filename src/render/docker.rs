@@ -2,9 +2,11 @@
 //! with its age), the capacity of the filesystem holding them, and where each monitored
 //! server's data really lives (from the scrape's per-target view, `outcome::view`).
 
-use super::Families;
-use crate::collectors::docker::{DockerSnapshot, api};
+use super::{Families, MetricKind};
+use crate::collectors::docker::{DiskUsage, DockerSnapshot, Volume, api};
 use crate::outcome::{DataLocation, TargetView};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, Weak};
 
 const UP_HELP: &str = "1 when the Docker Engine answered /version, /info and /volumes.";
 
@@ -33,42 +35,8 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
     );
 
     let usage = s.disk_usage.as_deref();
-    for v in s.volumes.iter() {
-        let label = |k: &str| v.labels.get(k).map(String::as_str).unwrap_or("");
-        f.gauge(
-            "docker_volume_info",
-            "A Docker volume, with its driver, scope, compose project/volume, and whether it is anonymous (not reused when its container is re-created).",
-            &[
-                ("volume", &v.name),
-                ("driver", &v.driver),
-                ("scope", &v.scope),
-                ("compose_project", label(api::LABEL_COMPOSE_PROJECT)),
-                ("compose_volume", label(api::LABEL_COMPOSE_VOLUME)),
-                ("anonymous", bool_label(v.is_anonymous())),
-            ],
-            1.0,
-        );
-        // Sizes come from the background cache; only volumes that exist now are reported,
-        // and unknown sizes (-1 from the Engine) are never exported.
-        let Some(u) = usage.and_then(|u| u.volumes.get(&v.name)) else {
-            continue;
-        };
-        if let Some(size) = u.size {
-            f.gauge(
-                "docker_volume_size_bytes",
-                "Bytes used by the volume, from the last /system/df refresh (see docker_disk_usage_last_refresh_timestamp_seconds).",
-                &[("volume", &v.name), ("driver", &v.driver)],
-                size as f64,
-            );
-        }
-        if let Some(n) = u.ref_count {
-            f.gauge(
-                "docker_volume_ref_count",
-                "Containers referencing the volume (Docker's RefCount), from the last /system/df refresh.",
-                &[("volume", &v.name)],
-                n as f64,
-            );
-        }
+    for (name, help, kind, lines) in volume_families(&s.volumes, s.disk_usage.as_ref()).iter() {
+        f.append(name.clone(), help.clone(), *kind, lines);
     }
     if let Some(u) = usage {
         let ts = crate::clock::unix_seconds(u.refreshed_at);
@@ -157,6 +125,97 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
                 "Unix time a monitored server's container last started.",
                 &l,
                 t,
+            );
+        }
+    }
+}
+
+/// The per-volume families (`docker_volume_info`, `_size_bytes`, `_ref_count`) of one
+/// volume listing and one `/system/df` refresh: `(name, help, type, sample lines)`.
+type VolumeFamilies = Arc<Vec<(Cow<'static, str>, Cow<'static, str>, MetricKind, String)>>;
+
+/// The listings whose per-volume families were rendered last, by identity: a `Weak` keeps
+/// the allocation (so its address cannot be reused by another listing) without keeping
+/// the listing alive.
+type VolumeMemo = Vec<(Weak<Vec<Volume>>, Option<Weak<DiskUsage>>, VolumeFamilies)>;
+
+/// Engines whose rendered volume families are remembered (one per configured Engine).
+const VOLUME_MEMO_ENTRIES: usize = 8;
+
+/// The per-volume families of `volumes` with the sizes of `usage`, rendered once per
+/// listing and refresh (both are replaced, never changed, by their background tasks):
+/// at a thousand volumes, rendering them on every scrape was most of its CPU. The text is
+/// the same as rendering it anew.
+fn volume_families(volumes: &Arc<Vec<Volume>>, usage: Option<&Arc<DiskUsage>>) -> VolumeFamilies {
+    static MEMO: Mutex<VolumeMemo> = Mutex::new(Vec::new());
+    let same = |(v, u, _): &(Weak<Vec<Volume>>, Option<Weak<DiskUsage>>, VolumeFamilies)| {
+        std::ptr::eq(v.as_ptr(), Arc::as_ptr(volumes))
+            && match (u, usage) {
+                (Some(u), Some(usage)) => std::ptr::eq(u.as_ptr(), Arc::as_ptr(usage)),
+                (None, None) => true,
+                _ => false,
+            }
+    };
+    let mut memo = MEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, families)) = memo.iter().find(|e| same(e)) {
+        return families.clone();
+    }
+    let mut f = Families::default();
+    render_volumes(volumes, usage, &mut f);
+    let families: VolumeFamilies = Arc::new(f.into_parts());
+    // Listings no longer served are dropped; the newest is kept first.
+    memo.retain(|(v, _, _)| v.strong_count() > 0);
+    memo.insert(
+        0,
+        (
+            Arc::downgrade(volumes),
+            usage.map(Arc::downgrade),
+            families.clone(),
+        ),
+    );
+    memo.truncate(VOLUME_MEMO_ENTRIES);
+    families
+}
+
+/// Renders the per-volume families.
+fn render_volumes(volumes: &[Volume], usage: Option<&Arc<DiskUsage>>, f: &mut Families<'static>) {
+    let usage = usage.map(Arc::as_ref);
+    for v in volumes.iter() {
+        let label = |k: &str| v.labels.get(k).map(String::as_str).unwrap_or("");
+        f.gauge(
+            "docker_volume_info",
+            "A Docker volume, with its driver, scope, compose project/volume, and whether it is anonymous (not reused when its container is re-created).",
+            &[
+                ("volume", &v.name),
+                ("driver", &v.driver),
+                ("scope", &v.scope),
+                ("compose_project", label(api::LABEL_COMPOSE_PROJECT)),
+                ("compose_volume", label(api::LABEL_COMPOSE_VOLUME)),
+                ("anonymous", bool_label(v.is_anonymous())),
+            ],
+            1.0,
+        );
+        // Sizes come from the background cache; only volumes that exist now are reported,
+        // and unknown sizes (-1 from the Engine) are never exported.
+        let Some(u) = usage.and_then(|u| u.volumes.get(&v.name)) else {
+            continue;
+        };
+        if let Some(size) = u.size {
+            f.gauge(
+                "docker_volume_size_bytes",
+                "Bytes used by the volume, from the last /system/df refresh (see docker_disk_usage_last_refresh_timestamp_seconds).",
+                &[("volume", &v.name), ("driver", &v.driver)],
+                size as f64,
+            );
+        }
+        if let Some(n) = u.ref_count {
+            f.gauge(
+                "docker_volume_ref_count",
+                "Containers referencing the volume (Docker's RefCount), from the last /system/df refresh.",
+                &[("volume", &v.name)],
+                n as f64,
             );
         }
     }
@@ -350,6 +409,44 @@ mod tests {
         let text = f.encode("");
         assert!(text.contains("docker_up 0"));
         assert!(!text.contains("docker_info"));
+    }
+
+    #[test]
+    fn volume_families_are_rendered_once_per_listing_and_refresh() {
+        let text = |s: &DockerSnapshot| {
+            let mut f = Families::default();
+            render(Some(s), &[], &mut f);
+            f.encode("")
+        };
+        let mut s = snapshot();
+        let first = text(&s);
+        let remembered = volume_families(&s.volumes, s.disk_usage.as_ref());
+        assert!(Arc::ptr_eq(
+            &remembered,
+            &volume_families(&s.volumes, s.disk_usage.as_ref())
+        ));
+        assert_eq!(text(&s), first, "served from the memo, the same text");
+        let mut direct = Families::default();
+        render_volumes(&s.volumes, s.disk_usage.as_ref(), &mut direct);
+        assert_eq!(*remembered, direct.into_parts());
+
+        // A new listing (one volume gone) and a new refresh are rendered anew.
+        let mut volumes = (*s.volumes).clone();
+        volumes.retain(|v| v.name != "nfs");
+        s.volumes = Arc::new(volumes);
+        let fewer = text(&s);
+        assert!(first.contains("volume=\"nfs\""), "{first}");
+        assert!(!fewer.contains("volume=\"nfs\""), "{fewer}");
+        let mut usage = (**s.disk_usage.as_ref().unwrap()).clone();
+        usage.volumes.get_mut("proj_pgdata").unwrap().size = Some(456000);
+        s.disk_usage = Some(Arc::new(usage));
+        let grown = text(&s);
+        assert!(
+            grown.contains(
+                "docker_volume_size_bytes{volume=\"proj_pgdata\",driver=\"local\"} 456000"
+            ),
+            "{grown}"
+        );
     }
 
     #[test]

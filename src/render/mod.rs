@@ -149,6 +149,38 @@ impl<'a> Families<'a> {
         self.map.insert(name, fam);
     }
 
+    /// Appends sample lines already in the exposition format (a family's text from
+    /// [`Families::into_parts`] of an earlier render) to a family.
+    pub fn append(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        help: impl Into<Cow<'a, str>>,
+        kind: MetricKind,
+        lines: &str,
+    ) {
+        let name = name.into();
+        if let Some(fam) = self.map.get_mut(&*name) {
+            debug_assert_eq!(fam.kind, kind, "metric {name} registered with two types");
+            fam.body.push_str(lines);
+            return;
+        }
+        let fam = Family {
+            help: help.into(),
+            kind,
+            body: lines.to_string(),
+        };
+        self.map.insert(name, fam);
+    }
+
+    /// Every family as `(name, help, type, sample lines)`, to be appended to the
+    /// families of later renders as they are.
+    pub fn into_parts(self) -> Vec<(Cow<'a, str>, Cow<'a, str>, MetricKind, String)> {
+        self.map
+            .into_iter()
+            .map(|(name, fam)| (name, fam.help, fam.kind, fam.body))
+            .collect()
+    }
+
     /// The exposition text of all families (sorted by name), followed by `extra`, text
     /// already in the exposition format (the process families).
     pub fn encode(self, extra: &str) -> String {
