@@ -44,15 +44,16 @@ pub const AUTH_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Fields a server version lacks are simply absent.
 ///
 /// The reply is kept as received, with an index of where each field's name and value
-/// are (sorted by name), rather than a map of owned strings: two allocations per scrape
-/// instead of two per field.
+/// are (sorted by a hash of the name), rather than a map of owned strings: two
+/// allocations per scrape instead of two per field, and integer comparisons to sort it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RedisInfo {
     /// The reply text.
     text: String,
-    /// Byte ranges in `text` of each non-keyspace line's `(field, value)`, sorted by
-    /// field; a field given twice appears once, with its last value.
-    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// [`name_hash`] of each non-keyspace line's field and the byte ranges in `text` of
+    /// its `(field, value)`, sorted by hash; a field given twice appears once, with its
+    /// last value.
+    fields: Vec<(u64, Range<usize>, Range<usize>)>,
     /// One entry per `dbN:` line of the keyspace section.
     pub keyspace: Vec<KeyspaceDb>,
 }
@@ -73,17 +74,19 @@ impl RedisInfo {
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields
             .iter()
-            .filter_map(|(k, v)| Some((self.text.get(k.clone())?, self.text.get(v.clone())?)))
+            .filter_map(|(_, k, v)| Some((self.text.get(k.clone())?, self.text.get(v.clone())?)))
     }
 
     /// Raw value of a field.
     pub fn get(&self, field: &str) -> Option<&str> {
-        let i = self
-            .fields
-            .binary_search_by(|(k, _)| self.text.get(k.clone()).unwrap_or_default().cmp(field))
-            .ok()?;
-        let (_, v) = self.fields.get(i)?;
-        self.text.get(v.clone())
+        let h = name_hash(field);
+        let first = self.fields.partition_point(|(k, _, _)| *k < h);
+        self.fields
+            .get(first..)?
+            .iter()
+            .take_while(|(k, _, _)| *k == h)
+            .find(|(_, k, _)| self.text.get(k.clone()) == Some(field))
+            .and_then(|(_, _, v)| self.text.get(v.clone()))
     }
 
     /// Numeric value of a field; absent or unparsable gives `None`, never 0.
@@ -123,6 +126,13 @@ pub struct RedisSnapshot {
     pub auth_required: Option<bool>,
 }
 
+/// FNV-1a of a field name: the order of the [`RedisInfo`] index.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Parses an `INFO` reply. Tolerant: unknown or malformed lines are skipped.
 pub fn parse_info(text: impl Into<String>) -> RedisInfo {
     let text: String = text.into();
@@ -156,14 +166,15 @@ pub fn parse_info(text: impl Into<String>) -> RedisInfo {
         }
         let value_start = line_start + key.len() + 1;
         fields.push((
+            name_hash(key),
             line_start..line_start + key.len(),
             value_start..value_start + value.len(),
         ));
     }
+    // By hash, and for a name given twice the later line first: dedup keeps that one.
+    fields.sort_unstable_by(|(ha, a, _), (hb, b, _)| ha.cmp(hb).then(b.start.cmp(&a.start)));
     let name = |r: &Range<usize>| text.get(r.clone()).unwrap_or_default();
-    // By name, and for a name given twice the later line first: dedup keeps that one.
-    fields.sort_by(|(a, _), (b, _)| name(a).cmp(name(b)).then(b.start.cmp(&a.start)));
-    fields.dedup_by(|(a, _), (b, _)| name(a) == name(b));
+    fields.dedup_by(|(ha, a, _), (hb, b, _)| ha == hb && name(a) == name(b));
     RedisInfo {
         text,
         fields,
