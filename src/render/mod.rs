@@ -269,8 +269,12 @@ fn write_sample(
 
 /// Appends `s` with `\` → `\\`, newline → `\n`, and (in label values) `"` → `\"`.
 fn escape_into(out: &mut String, s: &str, quote: bool) {
-    let needs = |b: &u8| *b == b'\\' || *b == b'\n' || (quote && *b == b'"');
-    if !s.as_bytes().iter().any(needs) {
+    let found = if quote {
+        memchr::memchr3(b'\\', b'\n', b'"', s.as_bytes())
+    } else {
+        memchr::memchr2(b'\\', b'\n', s.as_bytes())
+    };
+    if found.is_none() {
         out.push_str(s);
         return;
     }
