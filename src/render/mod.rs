@@ -1,7 +1,9 @@
 //! Rendering: pure functions from snapshots to the Prometheus text exposition. This is
 //! the only module that touches the `prometheus` crate (for the `process_*` metrics);
-//! every family is built fresh per scrape, so nothing about a target outlives the
-//! response that reported it.
+//! every family is built per scrape from that scrape's snapshots, so nothing about a
+//! target outlives the response that reported it. One exception, for the same text: the
+//! per-volume Docker families are rendered once per volume listing and reused while the
+//! scrape's snapshot holds that same listing (`docker::volume_families`).
 //!
 //! Decisions: samples are written straight into the text exposition format (0.0.4) as
 //! they are added, instead of building the `prometheus` crate's protobuf structs and
