@@ -2,11 +2,10 @@
 //! with its age), the capacity of the filesystem holding them, and where each monitored
 //! server's data really lives (from the scrape's per-target view, `outcome::view`).
 
-use super::{Families, MetricKind};
+use super::{Families, MemoKey, RenderMemo, Rendered, same_arc};
 use crate::collectors::docker::{DiskUsage, DockerSnapshot, Volume, api};
 use crate::outcome::{DataLocation, TargetView};
-use std::borrow::Cow;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Weak};
 
 const UP_HELP: &str = "1 when the Docker Engine answered /version, /info and /volumes.";
 
@@ -16,8 +15,14 @@ fn bool_label(b: bool) -> &'static str {
 
 /// Renders one Engine; `None` when the collection failed (`docker_up 0` only). `targets`
 /// are the scrape's views, for the monitored servers found in containers.
-pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: &mut Families) {
-    let Some(s) = s else {
+/// `volumes`: the per-volume families of the snapshot's listing, rendered earlier
+/// ([`volume_families`]); `None` renders them here.
+pub(super) fn render<'a>(
+    s: Option<(&'a DockerSnapshot, Option<&'a Rendered>)>,
+    targets: &[TargetView<'_>],
+    f: &mut Families<'a>,
+) {
+    let Some((s, volumes)) = s else {
         f.gauge("docker_up", UP_HELP, &[], 0.0);
         return;
     };
@@ -35,8 +40,9 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
     );
 
     let usage = s.disk_usage.as_deref();
-    for (name, help, kind, lines) in volume_families(&s.volumes, s.disk_usage.as_ref()).iter() {
-        f.append(name.clone(), help.clone(), *kind, lines);
+    match volumes {
+        Some(text) => f.append(text),
+        None => render_volumes(&s.volumes, s.disk_usage.as_ref(), f),
     }
     if let Some(u) = usage {
         let ts = crate::clock::unix_seconds(u.refreshed_at);
@@ -130,57 +136,51 @@ pub(super) fn render(s: Option<&DockerSnapshot>, targets: &[TargetView<'_>], f: 
     }
 }
 
-/// The per-volume families (`docker_volume_info`, `_size_bytes`, `_ref_count`) of one
-/// volume listing and one `/system/df` refresh: `(name, help, type, sample lines)`.
-type VolumeFamilies = Arc<Vec<(Cow<'static, str>, Cow<'static, str>, MetricKind, String)>>;
+/// What a volume listing's families were rendered from: the listing and the
+/// `/system/df` refresh.
+struct VolumesKey(Weak<Vec<Volume>>, Option<Weak<DiskUsage>>);
 
-/// The listings whose per-volume families were rendered last, by identity: a `Weak` keeps
-/// the allocation (so its address cannot be reused by another listing) without keeping
-/// the listing alive.
-type VolumeMemo = Vec<(Weak<Vec<Volume>>, Option<Weak<DiskUsage>>, VolumeFamilies)>;
-
-/// Engines whose rendered volume families are remembered (one per configured Engine).
-const VOLUME_MEMO_ENTRIES: usize = 8;
-
-/// The per-volume families of `volumes` with the sizes of `usage`, rendered once per
-/// listing and refresh (both are replaced, never changed, by their background tasks):
-/// at a thousand volumes, rendering them on every scrape was most of its CPU. The text is
-/// the same as rendering it anew.
-fn volume_families(volumes: &Arc<Vec<Volume>>, usage: Option<&Arc<DiskUsage>>) -> VolumeFamilies {
-    static MEMO: Mutex<VolumeMemo> = Mutex::new(Vec::new());
-    let same = |(v, u, _): &(Weak<Vec<Volume>>, Option<Weak<DiskUsage>>, VolumeFamilies)| {
-        std::ptr::eq(v.as_ptr(), Arc::as_ptr(volumes))
-            && match (u, usage) {
-                (Some(u), Some(usage)) => std::ptr::eq(u.as_ptr(), Arc::as_ptr(usage)),
-                (None, None) => true,
-                _ => false,
-            }
-    };
-    let mut memo = MEMO
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, _, families)) = memo.iter().find(|e| same(e)) {
-        return families.clone();
+impl MemoKey for VolumesKey {
+    fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
     }
-    let mut f = Families::default();
-    render_volumes(volumes, usage, &mut f);
-    let families: VolumeFamilies = Arc::new(f.into_parts());
-    // Listings no longer served are dropped; the newest is kept first.
-    memo.retain(|(v, _, _)| v.strong_count() > 0);
-    memo.insert(
-        0,
-        (
-            Arc::downgrade(volumes),
-            usage.map(Arc::downgrade),
-            families.clone(),
-        ),
-    );
-    memo.truncate(VOLUME_MEMO_ENTRIES);
-    families
+}
+
+/// The per-volume families (`docker_volume_info`, `_size_bytes`, `_ref_count`) of
+/// `volumes` with the sizes of `usage`, rendered once per listing and refresh (both are
+/// replaced, never changed, by their background tasks): at a thousand volumes,
+/// rendering them on every scrape was most of its CPU. The text is the same as
+/// rendering it anew.
+pub(super) fn volume_families(
+    volumes: &Arc<Vec<Volume>>,
+    usage: Option<&Arc<DiskUsage>>,
+) -> Arc<Rendered> {
+    static MEMO: LazyLock<RenderMemo<VolumesKey>> = LazyLock::new(RenderMemo::new);
+    MEMO.get_or_render(
+        Arc::as_ptr(volumes) as usize,
+        |VolumesKey(v, u)| {
+            same_arc(v, volumes)
+                && match (u, usage) {
+                    (Some(u), Some(usage)) => same_arc(u, usage),
+                    (None, None) => true,
+                    _ => false,
+                }
+        },
+        || VolumesKey(Arc::downgrade(volumes), usage.map(Arc::downgrade)),
+        || {
+            let mut f = Families::default();
+            render_volumes(volumes, usage, &mut f);
+            f.into_rendered()
+        },
+    )
 }
 
 /// Renders the per-volume families.
-fn render_volumes(volumes: &[Volume], usage: Option<&Arc<DiskUsage>>, f: &mut Families<'static>) {
+fn render_volumes<'a>(
+    volumes: &'a [Volume],
+    usage: Option<&'a Arc<DiskUsage>>,
+    f: &mut Families<'a>,
+) {
     let usage = usage.map(Arc::as_ref);
     for v in volumes.iter() {
         let label = |k: &str| v.labels.get(k).map(String::as_str).unwrap_or("");
@@ -358,7 +358,8 @@ mod tests {
         });
         let outcomes = [redis, engine];
         let mut f = Families::default();
-        render(Some(&snapshot()), &target_views(&outcomes), &mut f);
+        let s = snapshot();
+        render(Some((&s, None)), &target_views(&outcomes), &mut f);
         f.encode("")
     }
 
@@ -415,7 +416,8 @@ mod tests {
     fn volume_families_are_rendered_once_per_listing_and_refresh() {
         let text = |s: &DockerSnapshot| {
             let mut f = Families::default();
-            render(Some(s), &[], &mut f);
+            let volumes = volume_families(&s.volumes, s.disk_usage.as_ref());
+            render(Some((s, Some(&volumes))), &[], &mut f);
             f.encode("")
         };
         let mut s = snapshot();
@@ -428,7 +430,7 @@ mod tests {
         assert_eq!(text(&s), first, "served from the memo, the same text");
         let mut direct = Families::default();
         render_volumes(&s.volumes, s.disk_usage.as_ref(), &mut direct);
-        assert_eq!(*remembered, direct.into_parts());
+        assert_eq!(*remembered, direct.into_rendered());
 
         // A new listing (one volume gone) and a new refresh are rendered anew.
         let mut volumes = (*s.volumes).clone();
@@ -455,7 +457,7 @@ mod tests {
         s.disk_usage = None;
         s.volumes_filesystem = None;
         let mut f = Families::default();
-        render(Some(&s), &[], &mut f);
+        render(Some((&s, None)), &[], &mut f);
         let text = f.encode("");
         assert!(text.contains("docker_volume_info{"));
         assert!(!text.contains("docker_volume_size_bytes"));

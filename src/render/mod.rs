@@ -23,9 +23,10 @@ use crate::checks::CheckResult;
 use crate::collectors::{CollectError, Kind, Snapshot};
 use crate::outcome::{ReloadStatus, ScrapeView};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, Weak};
 
 /// Metric type of a family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +63,65 @@ enum Value<'a> {
 struct Family<'a> {
     help: Cow<'a, str>,
     kind: MetricKind,
-    /// The family's sample lines, already in the exposition format.
-    body: String,
+    /// The family's sample lines, already in the exposition format (borrowed when they
+    /// were appended from text rendered earlier and nothing was added since).
+    body: Cow<'a, str>,
+}
+
+/// Families rendered once and appended as text to later responses while their input is
+/// the same: `(name, help, type, sample lines)`.
+pub(crate) type Rendered = Vec<(Cow<'static, str>, Cow<'static, str>, MetricKind, String)>;
+
+/// What a [`RenderMemo`] entry was rendered from, by identity.
+pub(crate) trait MemoKey {
+    /// Whether the input is still held by someone (a snapshot that may be rendered again).
+    fn is_alive(&self) -> bool;
+}
+
+/// Text rendered once per input and remembered by that input's identity: the address
+/// of its `Arc`, kept valid by a `Weak` in the key (which keeps the allocation from being
+/// reused while the entry exists). For inputs that are replaced, never changed: a
+/// settings read, a volume listing. Entries whose input is gone are dropped.
+pub(crate) struct RenderMemo<K> {
+    entries: Mutex<HashMap<usize, (K, Arc<Rendered>)>>,
+}
+
+impl<K: MemoKey> RenderMemo<K> {
+    /// An empty memo.
+    pub(crate) fn new() -> Self {
+        RenderMemo {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The text remembered for the input at `addr` if `same` accepts its key, else
+    /// `render()`, remembered under `key()`.
+    pub(crate) fn get_or_render(
+        &self,
+        addr: usize,
+        same: impl Fn(&K) -> bool,
+        key: impl FnOnce() -> K,
+        render: impl FnOnce() -> Rendered,
+    ) -> Arc<Rendered> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, text)) = entries.get(&addr)
+            && same(k)
+        {
+            return text.clone();
+        }
+        let text = Arc::new(render());
+        entries.retain(|_, (k, _)| k.is_alive());
+        entries.insert(addr, (key(), text.clone()));
+        text
+    }
+}
+
+/// Whether `weak` points to the allocation of `arc`.
+pub(crate) fn same_arc<T>(weak: &Weak<T>, arc: &Arc<T>) -> bool {
+    std::ptr::eq(weak.as_ptr(), Arc::as_ptr(arc))
 }
 
 /// Metric families under construction for one response. Names and help texts are
@@ -138,7 +196,7 @@ impl<'a> Families<'a> {
         let name = name.into();
         if let Some(fam) = self.map.get_mut(&*name) {
             debug_assert_eq!(fam.kind, kind, "metric {name} registered with two types");
-            write_value(&mut fam.body, &name, labels, value);
+            write_value(fam.body.to_mut(), &name, labels, value);
             return;
         }
         let mut body = String::new();
@@ -146,40 +204,41 @@ impl<'a> Families<'a> {
         let fam = Family {
             help: help.into(),
             kind,
-            body,
+            body: Cow::Owned(body),
         };
         self.map.insert(name, fam);
     }
 
-    /// Appends sample lines already in the exposition format (a family's text from
-    /// [`Families::into_parts`] of an earlier render) to a family.
-    pub fn append(
-        &mut self,
-        name: impl Into<Cow<'a, str>>,
-        help: impl Into<Cow<'a, str>>,
-        kind: MetricKind,
-        lines: &str,
-    ) {
-        let name = name.into();
-        if let Some(fam) = self.map.get_mut(&*name) {
-            debug_assert_eq!(fam.kind, kind, "metric {name} registered with two types");
-            fam.body.push_str(lines);
-            return;
+    /// Appends families rendered earlier ([`Families::into_rendered`]) as they are;
+    /// nothing is copied until another sample joins one of them.
+    pub fn append(&mut self, rendered: &'a Rendered) {
+        for (name, help, kind, lines) in rendered {
+            if let Some(fam) = self.map.get_mut(&**name) {
+                debug_assert_eq!(fam.kind, *kind, "metric {name} registered with two types");
+                fam.body.to_mut().push_str(lines);
+                continue;
+            }
+            let fam = Family {
+                help: Cow::Borrowed(help),
+                kind: *kind,
+                body: Cow::Borrowed(lines),
+            };
+            self.map.insert(Cow::Borrowed(name), fam);
         }
-        let fam = Family {
-            help: help.into(),
-            kind,
-            body: lines.to_string(),
-        };
-        self.map.insert(name, fam);
     }
 
-    /// Every family as `(name, help, type, sample lines)`, to be appended to the
-    /// families of later renders as they are.
-    pub fn into_parts(self) -> Vec<(Cow<'a, str>, Cow<'a, str>, MetricKind, String)> {
+    /// Every family as text, owned, to be appended to later responses.
+    pub fn into_rendered(self) -> Rendered {
         self.map
             .into_iter()
-            .map(|(name, fam)| (name, fam.help, fam.kind, fam.body))
+            .map(|(name, fam)| {
+                (
+                    Cow::Owned(name.into_owned()),
+                    Cow::Owned(fam.help.into_owned()),
+                    fam.kind,
+                    fam.body.into_owned(),
+                )
+            })
             .collect()
     }
 
@@ -331,6 +390,19 @@ pub fn render(
     checks: &[CheckResult],
     reload: Option<&ReloadStatus>,
 ) -> String {
+    // Text rendered once per settings read or volume listing, held for this response
+    // (its families borrow it).
+    let remembered: Vec<Option<Arc<Rendered>>> = view
+        .targets
+        .iter()
+        .map(|t| match &t.outcome.result {
+            Ok(Snapshot::Postgres(s)) => Some(postgres::settings_families(&t.outcome.target, s)),
+            Ok(Snapshot::Docker(s)) => {
+                Some(docker::volume_families(&s.volumes, s.disk_usage.as_ref()))
+            }
+            _ => None,
+        })
+        .collect();
     let mut f = Families::default();
     if let Some(r) = reload {
         f.gauge(
@@ -353,8 +425,9 @@ pub fn render(
         &[("version", crate::VERSION), ("revision", crate::REVISION)],
         1.0,
     );
-    for t in &view.targets {
+    for (t, text) in view.targets.iter().zip(&remembered) {
         let o = t.outcome;
+        let text = text.as_deref();
         f.gauge(
             "persistence_exporter_scrape_duration_seconds",
             "Duration of the last collection of a target.",
@@ -365,10 +438,10 @@ pub fn render(
             (Ok(Snapshot::Redis(s)), _) => redis::render(&o.target, Some(s), &mut f),
             (Err(_), Kind::Redis) => redis::render(&o.target, None, &mut f),
             (Ok(Snapshot::Postgres(s)), _) => {
-                postgres::render(&o.target, Some((s, t.slow_log)), &mut f)
+                postgres::render(&o.target, Some((s, t.slow_log, text)), &mut f)
             }
             (Err(_), Kind::Postgres) => postgres::render(&o.target, None, &mut f),
-            (Ok(Snapshot::Docker(s)), _) => docker::render(Some(s), &view.targets, &mut f),
+            (Ok(Snapshot::Docker(s)), _) => docker::render(Some((s, text)), &view.targets, &mut f),
             (Err(_), Kind::Docker) => docker::render(None, &view.targets, &mut f),
         }
         if let Some(r) = &o.restart {

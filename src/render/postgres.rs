@@ -2,9 +2,12 @@
 //! has the metric (plus a `target` label first), and what it does not export: enum and
 //! string settings, in-flight and logged slow queries, WAL size, what the role cannot see.
 
-use super::{Families, MetricKind, Value};
-use crate::collectors::postgres::{PostgresSnapshot, STAT_DATABASE_COLUMNS, Statements, slowlog};
+use super::{Families, MemoKey, MetricKind, RenderMemo, Rendered, Value, same_arc};
+use crate::collectors::postgres::{
+    PostgresSnapshot, STAT_DATABASE_COLUMNS, Setting, Statements, slowlog,
+};
 use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock, Weak};
 
 /// A counter whose postgres_exporter name has no `_total` suffix (kept for compatibility
 /// with its dashboards and alerts; promtool's lint is accepted for these names).
@@ -179,9 +182,15 @@ const STAT_DATABASE_HELP: &[(&str, &str, bool)] = &[
 /// Renders one PostgreSQL target: its snapshot with the slow statements counted for it
 /// (from its log file or its container's log stream, see `outcome::view`); `None` means
 /// the target could not be scraped.
+/// `settings`: this target's `pg_settings_*` families, rendered earlier
+/// ([`settings_families`]); `None` renders them here.
 pub(super) fn render<'a>(
     target: &str,
-    snap: Option<(&'a PostgresSnapshot, Option<&slowlog::SlowLogSnapshot>)>,
+    snap: Option<(
+        &'a PostgresSnapshot,
+        Option<&slowlog::SlowLogSnapshot>,
+        Option<&'a Rendered>,
+    )>,
     f: &mut Families<'a>,
 ) {
     f.gauge(
@@ -190,7 +199,9 @@ pub(super) fn render<'a>(
         &[("target", target)],
         if snap.is_some() { 1.0 } else { 0.0 },
     );
-    let Some((s, slow_log)) = snap else { return };
+    let Some((s, slow_log, settings)) = snap else {
+        return;
+    };
     let t = [("target", target)];
 
     // Server.
@@ -229,32 +240,10 @@ pub(super) fn render<'a>(
         );
     }
 
-    // Settings.
-    for m in s.settings.iter().filter_map(|s| s.metric.as_ref()) {
-        f.gauge(m.name.as_str(), m.help.as_str(), &t, m.value);
-    }
-    for (name, value) in s.info_settings.iter() {
-        f.gauge(
-            "pg_settings_info",
-            "Enum and string settings that decide durability and logging (value as the server reports it).",
-            &[("target", target), ("name", name), ("value", value)],
-            1.0,
-        );
-    }
-
-    f.gauge(
-        "pg_settings_pending_restart",
-        "Number of settings changed in the configuration files whose new value takes effect only after a restart (pg_settings.pending_restart).",
-        &t,
-        s.pending_restart.len() as f64,
-    );
-    for name in s.pending_restart.iter() {
-        f.gauge(
-            "pg_settings_pending_restart_info",
-            "A setting whose changed value waits for a restart (pg_settings.pending_restart), by name.",
-            &[("target", target), ("name", name)],
-            1.0,
-        );
+    // Settings: rendered once per settings read.
+    match settings {
+        Some(text) => f.append(text),
+        None => render_settings(target, s, f),
     }
 
     // Connections.
@@ -518,6 +507,79 @@ fn render_slow_log(
     }
 }
 
+/// What a target's settings families were rendered from: one settings read (the three
+/// lists are replaced together) and the target's name (in every sample).
+struct SettingsKey {
+    numeric: Weak<Vec<Setting>>,
+    info: Weak<Vec<(String, String)>>,
+    pending: Weak<Vec<String>>,
+    target: String,
+}
+
+impl MemoKey for SettingsKey {
+    fn is_alive(&self) -> bool {
+        self.numeric.strong_count() > 0
+    }
+}
+
+/// A target's `pg_settings_*`, `pg_settings_info` and `pg_settings_pending_restart*`
+/// families, rendered once per settings read (settings are read again only after a
+/// reload): a few hundred samples whose values do not change between scrapes.
+pub(super) fn settings_families(target: &str, s: &PostgresSnapshot) -> Arc<Rendered> {
+    static MEMO: LazyLock<RenderMemo<SettingsKey>> = LazyLock::new(RenderMemo::new);
+    MEMO.get_or_render(
+        Arc::as_ptr(&s.settings) as usize,
+        |k| {
+            same_arc(&k.numeric, &s.settings)
+                && same_arc(&k.info, &s.info_settings)
+                && same_arc(&k.pending, &s.pending_restart)
+                && k.target == target
+        },
+        || SettingsKey {
+            numeric: Arc::downgrade(&s.settings),
+            info: Arc::downgrade(&s.info_settings),
+            pending: Arc::downgrade(&s.pending_restart),
+            target: target.to_string(),
+        },
+        || {
+            let mut f = Families::default();
+            render_settings(target, s, &mut f);
+            f.into_rendered()
+        },
+    )
+}
+
+/// Renders the settings families of one target.
+fn render_settings<'a>(target: &str, s: &'a PostgresSnapshot, f: &mut Families<'a>) {
+    let t = [("target", target)];
+    for m in s.settings.iter().filter_map(|s| s.metric.as_ref()) {
+        f.gauge(m.name.as_str(), m.help.as_str(), &t, m.value);
+    }
+    for (name, value) in s.info_settings.iter() {
+        f.gauge(
+            "pg_settings_info",
+            "Enum and string settings that decide durability and logging (value as the server reports it).",
+            &[("target", target), ("name", name), ("value", value)],
+            1.0,
+        );
+    }
+
+    f.gauge(
+        "pg_settings_pending_restart",
+        "Number of settings changed in the configuration files whose new value takes effect only after a restart (pg_settings.pending_restart).",
+        &t,
+        s.pending_restart.len() as f64,
+    );
+    for name in s.pending_restart.iter() {
+        f.gauge(
+            "pg_settings_pending_restart_info",
+            "A setting whose changed value waits for a restart (pg_settings.pending_restart), by name.",
+            &[("target", target), ("name", name)],
+            1.0,
+        );
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -555,8 +617,27 @@ mod tests {
             },
         );
         s.slow_log = Some(log);
+
+        // The settings families rendered once and appended give the same text; they are
+        // remembered per settings read and target.
+        let remembered = settings_families("pg1", &s);
+        assert!(Arc::ptr_eq(&remembered, &settings_families("pg1", &s)));
+        assert!(!Arc::ptr_eq(&remembered, &settings_families("pg2", &s)));
+        let mut reread = s.clone();
+        reread.settings = Arc::new((*s.settings).clone());
+        assert!(!Arc::ptr_eq(
+            &remembered,
+            &settings_families("pg1", &reread)
+        ));
+        let text = |settings: Option<&Rendered>| {
+            let mut f = Families::default();
+            render("pg1", Some((&s, s.slow_log.as_ref(), settings)), &mut f);
+            f.encode("")
+        };
+        assert_eq!(text(Some(&remembered)), text(None));
+
         let mut f = Families::default();
-        render("pg1", Some((&s, s.slow_log.as_ref())), &mut f);
+        render("pg1", Some((&s, s.slow_log.as_ref(), None)), &mut f);
         render("pg2", None, &mut f);
         let text = f.encode("");
         for line in [
@@ -607,7 +688,7 @@ mod tests {
             hidden: 0.0,
         };
         let mut f = Families::default();
-        render("t", Some((&s, None)), &mut f);
+        render("t", Some((&s, None, None)), &mut f);
         let text = f.encode("");
         assert!(text.contains("pg_stat_statements_calls_total{target=\"t\",queryid=\"42\"} 4"));
         assert!(text.contains("pg_stat_statements_mean_seconds{target=\"t\",queryid=\"42\"} 0.5"));
