@@ -171,7 +171,8 @@ def write_page(results, args, bins, command, started):
          "Regenerate (after `scripts/setup`; builds `--release`, writes this page, the chart and the README table):", "",
          "```sh", command, "```", "",
          "Versions: " + "; ".join(f"{k} {v}" for k, v in versions(args, bins).items()) + ".", "",
-         f"Method: per exporter and size, {args.scrapes} sequential scrapes of `/metrics` after a warm-up of 5, "
+         f"Method: per exporter and size, {args.scrapes} sequential scrapes of `/metrics` after a warm-up of 5 "
+         "(and, after creating tables or databases, 5 s for the server to settle), "
          "the two exporters alternating, each scrape a new HTTP connection from Python's `urllib` "
          "(so every latency includes one TCP connect). **CPU/scrape** is the utime+stime delta of the "
          "exporter process over the run divided by the scrapes (the threads' `/proc/<pid>/task/*/schedstat` "
