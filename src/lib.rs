@@ -8,7 +8,7 @@
 //!
 //! 0. **Plain types and parsing.** [`duration`] (Prometheus durations), [`secret`]
 //!    (credentials that never print), [`clock`] (Unix time), [`check_id`] (the check
-//!    ids, a contract).
+//!    ids, a contract), [`plain`] (locking, deadlines, one-line errors).
 //! 1. **Configuration.** [`cli`] (flags and their env vars), [`logging`] (the `tracing`
 //!    subscriber the flags choose) and [`config`]: YAML and flags
 //!    into `Settings`, including the web config and the profiles as data
@@ -35,6 +35,7 @@
 pub mod check_id;
 pub mod clock;
 pub mod duration;
+pub mod plain;
 pub mod secret;
 // Layer 1.
 pub mod cli;

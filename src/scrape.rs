@@ -14,6 +14,7 @@ use crate::collectors::docker::MonitoredTarget;
 use crate::collectors::{CollectError, Collector, Kind, docker, postgres, redis};
 use crate::config::{DockerTarget, PostgresTarget, RedisTarget, Settings};
 use crate::outcome::{ScrapeReport, TargetOutcome};
+use crate::plain::lock;
 use crate::restarts::state::StateStore;
 use crate::restarts::{Observation, Tracker};
 use futures::FutureExt;
@@ -481,11 +482,6 @@ fn log_outcome(slot: &TargetSlot, previous: Option<&TargetOutcome>, outcome: &Ta
             tracing::warn!(target = %slot.name, kind, reason = e.reason(), error = %e, "Target down")
         }
     }
-}
-
-/// Locks a std mutex, recovering from poisoning (the data is plain values).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod redis;
 
 use crate::config::restarts::Canary;
+use crate::plain::{first_line, lock};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -190,14 +191,4 @@ async fn run<B: Backend>(
 /// Now in Unix milliseconds.
 fn now_ms() -> i64 {
     (crate::clock::unix_now() * 1000.0) as i64
-}
-
-/// Locks a std mutex, recovering from poisoning (plain values).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The first line of an error, at most 300 characters.
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").chars().take(300).collect()
 }

@@ -4,8 +4,9 @@
 //! creates it (README, "Does the data survive a restart?"). The instance is
 //! `pg_postmaster_start_time()`; a missing table reads back as an absent canary.
 
-use super::{Backend, CanaryHandle, first_line, instance_of_start_time};
+use super::{Backend, CanaryHandle, instance_of_start_time};
 use crate::collectors::capped::ReplyBudget;
+use crate::collectors::postgres::error_text;
 use crate::collectors::postgres::{build_config, connect, tls};
 use crate::config::restarts::Canary;
 use crate::config::{PgSslMode, PostgresTarget};
@@ -48,13 +49,6 @@ pub fn create_table_sql(table: &str) -> String {
         "CREATE TABLE IF NOT EXISTS {} (target text PRIMARY KEY, written_at_ms bigint NOT NULL)",
         quote_table(table)
     )
-}
-
-fn error_text(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
-        None => first_line(&e.to_string()),
-    }
 }
 
 impl PgCanary {

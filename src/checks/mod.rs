@@ -382,18 +382,7 @@ mod fixtures {
 
     /// Restarts tracked since a day ago, none observed.
     pub(crate) fn quiet_restarts() -> crate::restarts::RestartStatus {
-        crate::restarts::RestartStatus {
-            since: NOW - 86_400.0,
-            restarts_total: 0,
-            data_lost_total: 0,
-            last_restart_at: None,
-            last_loss: None,
-            recovered_ratio: None,
-            canary_loss_seconds: None,
-            identity_unknown: None,
-            pending: false,
-            canary: None,
-        }
+        crate::restarts::RestartStatus::quiet_since(NOW - 86_400.0)
     }
 
     /// The failing checks with their severities.

@@ -103,18 +103,7 @@ mod tests {
     }
 
     fn status() -> RestartStatus {
-        RestartStatus {
-            since: 1_796_040_000.0,
-            restarts_total: 0,
-            data_lost_total: 0,
-            last_restart_at: None,
-            last_loss: None,
-            recovered_ratio: None,
-            canary_loss_seconds: None,
-            identity_unknown: None,
-            pending: false,
-            canary: None,
-        }
+        RestartStatus::quiet_since(1_796_040_000.0)
     }
 
     #[test]

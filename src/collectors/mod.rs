@@ -20,11 +20,7 @@ pub(crate) fn stated_budget(deadline: tokio::time::Instant) -> Duration {
     Duration::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
 }
 
-/// Locks a mutex, recovering the data from a poisoned one (a panicked holder leaves
-/// only counters and caches behind, still worth reading).
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use crate::plain::lock;
 
 /// Which system a target is; also the `collector` label of the self-metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -185,6 +181,16 @@ impl CollectError {
         Self::PROTOCOL,
         Self::QUERY,
     ];
+
+    /// Whether a kept connection that failed this way is worth one fresh try in the same
+    /// scrape (it broke: server restarted, idle timeout); not after a timeout, which
+    /// spent the budget, nor a protocol error, which a new connection would repeat.
+    pub fn worth_a_fresh_connection(&self) -> bool {
+        !matches!(
+            self,
+            CollectError::Timeout { .. } | CollectError::Protocol { .. }
+        )
+    }
 
     /// The `reason` label of `persistence_exporter_scrape_errors_total` (one of
     /// [`CollectError::REASONS`]).

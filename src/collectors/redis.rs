@@ -10,6 +10,7 @@
 use super::capped::{CappedStream, DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
 use super::{Cause, CollectError};
 use crate::config::{RedisTarget, RedisTls};
+use crate::plain::{first_line, remaining};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, Value};
 use rustls::pki_types::pem::PemObject;
@@ -276,13 +277,7 @@ async fn query(
 ) -> Result<(RedisInfo, ConfigState), CollectError> {
     let reused = conn.is_some();
     match query_once(target, connector, conn, budget, deadline, after).await {
-        Err(e)
-            if reused
-                && !matches!(
-                    e,
-                    CollectError::Timeout { .. } | CollectError::Protocol { .. }
-                ) =>
-        {
+        Err(e) if reused && e.worth_a_fresh_connection() => {
             // The kept connection broke (server restarted, idle timeout): one fresh try.
             tracing::debug!(target_name = %target.name, error = %e, "Reconnecting");
             query_once(target, connector, conn, budget, deadline, after).await
@@ -456,14 +451,6 @@ fn classify(target: &str, e: redis::RedisError, connecting: bool, after: Duratio
             cause: cause(),
         }
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").chars().take(300).collect()
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 /// Text of a bulk/simple/verbatim string reply.

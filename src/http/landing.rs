@@ -422,18 +422,9 @@ mod tests {
             finished_at: at,
             duration: Duration::from_millis(3),
             // Restarts tracked for a day, none observed.
-            restart: Some(crate::restarts::RestartStatus {
-                since: crate::clock::unix_now() - 86_400.0,
-                restarts_total: 0,
-                data_lost_total: 0,
-                last_restart_at: None,
-                last_loss: None,
-                recovered_ratio: None,
-                canary_loss_seconds: None,
-                identity_unknown: None,
-                pending: false,
-                canary: None,
-            }),
+            restart: Some(crate::restarts::RestartStatus::quiet_since(
+                crate::clock::unix_now() - 86_400.0,
+            )),
             result: Ok(Snapshot::Redis(RedisSnapshot {
                 info: parse_info(info),
                 config: ConfigState::Readable(

@@ -173,6 +173,26 @@ pub struct RestartStatus {
     pub canary: Option<CanaryObservation>,
 }
 
+#[cfg(test)]
+impl RestartStatus {
+    /// Restarts tracked since `since`, none observed: the state the checks' and pages'
+    /// tests start from.
+    pub(crate) fn quiet_since(since: f64) -> RestartStatus {
+        RestartStatus {
+            since,
+            restarts_total: 0,
+            data_lost_total: 0,
+            last_restart_at: None,
+            last_loss: None,
+            recovered_ratio: None,
+            canary_loss_seconds: None,
+            identity_unknown: None,
+            pending: false,
+            canary: None,
+        }
+    }
+}
+
 /// Why an unreadable PostgreSQL identity makes the check unknown.
 pub const IDENTITY_UNREADABLE: &str = "the role may not execute pg_control_system() (pg_exporter_privilege_missing{what=\"pg_control_system\"}): a re-initialised data directory would go unnoticed";
 

@@ -6,6 +6,7 @@
 //! fatal: the exporter then judges restarts only from its own start on.
 
 use super::Record;
+use crate::plain::lock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -182,10 +183,6 @@ fn write_atomically(path: &Path, file: &StateFile) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| e.to_string())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //!
 //! These are the only writes the exporter ever makes to a monitored server.
 
+use crate::collectors::postgres::error_text;
 use crate::config::{PgSslMode, PostgresTarget, RedisTarget};
+use crate::plain::{first_line, remaining};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, Value};
 use std::time::Duration;
@@ -126,7 +128,7 @@ pub enum MarkerError {
     #[error("SET answered {0}")]
     UnexpectedReply(String),
     /// A PostgreSQL statement failed.
-    #[error("{}", pg_error_text(.0))]
+    #[error("{}", error_text(.0))]
     Postgres(#[source] tokio_postgres::Error),
 }
 
@@ -160,14 +162,6 @@ pub enum RedisSetupError {
         #[source]
         source: redis::RedisError,
     },
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").chars().take(300).collect()
 }
 
 // ---- Redis ----------------------------------------------------------------------------
@@ -392,23 +386,6 @@ enum PgConnectError {
     Refused(String),
 }
 
-fn pg_error_text(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{} ({})", db.message(), db.code().code());
-    }
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        src = cause.source();
-    }
-    first_line(&s)
-}
-
 async fn pg_client(
     t: &PostgresTarget,
     deadline: Instant,
@@ -444,7 +421,7 @@ async fn pg_client(
             Ok(client)
         }
         Ok(Err(e)) => {
-            let text = pg_error_text(&e);
+            let text = error_text(&e);
             match e.code() {
                 // Starting up, shutting down, in recovery startup, too many connections.
                 Some(c)
@@ -474,9 +451,9 @@ async fn pg_probe(t: &PostgresTarget, deadline: Instant) -> Probe {
         {
             Ok(row) => match row.try_get::<_, String>(0) {
                 Ok(identity) => Probe::Ready { identity },
-                Err(e) => Probe::NotReady(pg_error_text(&e)),
+                Err(e) => Probe::NotReady(error_text(&e)),
             },
-            Err(e) => Probe::NotReady(pg_error_text(&e)),
+            Err(e) => Probe::NotReady(error_text(&e)),
         }
     };
     tokio::time::timeout_at(deadline, attempt)

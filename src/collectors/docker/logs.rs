@@ -17,6 +17,7 @@ use super::engine::{Engine, encode_segment};
 use crate::collectors::postgres::slowlog::{
     self, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
 };
+use crate::plain::lock;
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -335,10 +336,6 @@ async fn follow(engine: Engine, shared: Arc<Mutex<Shared>>, start: Cursor, targe
         }
         tokio::time::sleep(backoff).await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

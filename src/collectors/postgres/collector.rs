@@ -8,6 +8,7 @@ use super::{connect, slowlog, sql, tls};
 use crate::collectors::capped::{DEFAULT_MAX_REPLY_BYTES, ReplyBudget};
 use crate::collectors::{Cause, CollectError, lock};
 use crate::config::{PgSslMode, PostgresTarget, split_sslmode};
+use crate::plain::{first_line, remaining};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -291,13 +292,7 @@ impl PostgresCollector {
     async fn query(&mut self, deadline: Instant) -> Result<PostgresSnapshot, CollectError> {
         let reused = self.conn.as_ref().is_some_and(|c| !c.client.is_closed());
         match self.query_once(deadline).await {
-            Err(e)
-                if reused
-                    && !matches!(
-                        e,
-                        CollectError::Timeout { .. } | CollectError::Protocol { .. }
-                    ) =>
-            {
+            Err(e) if reused && e.worth_a_fresh_connection() => {
                 // The kept connection broke (server restarted, idle timeout): one fresh try.
                 tracing::debug!(target_name = %self.target.name, error = %e, "Reconnecting");
                 self.conn = None;
@@ -657,8 +652,8 @@ fn first_value(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
 }
 
 /// The error and its causes, one line, without secrets (neither the DSN nor the password
-/// is part of tokio-postgres' errors).
-fn error_text(e: &tokio_postgres::Error) -> String {
+/// is part of tokio-postgres' errors): how every PostgreSQL error is reported.
+pub fn error_text(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
     }
@@ -672,7 +667,7 @@ fn error_text(e: &tokio_postgres::Error) -> String {
         }
         src = cause.source();
     }
-    s.lines().next().unwrap_or("").chars().take(300).collect()
+    first_line(&s)
 }
 
 /// Maps a client error to a [`CollectError`]; `connecting` says which phase failed.
@@ -692,10 +687,6 @@ fn classify(target: &str, e: tokio_postgres::Error, connecting: bool) -> Collect
     } else {
         CollectError::Query { target, cause }
     }
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub mod sql;
 pub mod tls;
 
 pub(crate) use collector::build_config;
-pub use collector::{LOG_POLL_INTERVAL, PostgresCollector, STATEMENTS_RETRY};
+pub use collector::{LOG_POLL_INTERVAL, PostgresCollector, STATEMENTS_RETRY, error_text};
 pub use parse::{
     ConnectInfo, ParseError, parse_connect, parse_main, parse_sizes, parse_statements,
 };
