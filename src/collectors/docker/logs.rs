@@ -14,9 +14,7 @@
 
 use super::api::{self, ApiVersion};
 use super::engine::{Engine, encode_segment};
-use crate::collectors::postgres::slowlog::{
-    self, MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot,
-};
+use crate::collectors::postgres::slowlog::{self, PrefixTemplate, SlowLogSnapshot};
 use crate::plain::lock;
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
@@ -200,18 +198,7 @@ impl Shared {
             self.pending.push(b'\n');
         }
         for rec in slowlog::split_records(&mut self.pending) {
-            let Some(e) = slowlog::parse_record(&rec, self.prefix.as_ref()) else {
-                continue;
-            };
-            let mut db = e.datname.unwrap_or_default();
-            if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
-                db = OVERFLOW_DB.to_string();
-            }
-            self.stats
-                .per_db
-                .entry(db)
-                .or_default()
-                .observe(e.duration_ms / 1000.0);
+            self.stats.count_record(&rec, self.prefix.as_ref());
         }
     }
 }

@@ -105,6 +105,24 @@ pub struct SlowLogSnapshot {
     pub attributes_database: bool,
 }
 
+impl SlowLogSnapshot {
+    /// Counts one complete log record if it is a slow statement, under its database (or
+    /// [`OVERFLOW_DB`] once [`MAX_DATABASES`] names are tracked).
+    pub fn count_record(&mut self, record: &str, prefix: Option<&PrefixTemplate>) {
+        let Some(entry) = parse_record(record, prefix) else {
+            return;
+        };
+        let mut db = entry.datname.unwrap_or_default();
+        if !self.per_db.contains_key(&db) && self.per_db.len() >= MAX_DATABASES {
+            db = OVERFLOW_DB.to_string();
+        }
+        self.per_db
+            .entry(db)
+            .or_default()
+            .observe(entry.duration_ms / 1000.0);
+    }
+}
+
 /// One slow statement found in the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowEntry {

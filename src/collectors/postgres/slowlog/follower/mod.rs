@@ -20,7 +20,7 @@
 //! Lines written between our last poll and a `copytruncate` exist only in the copy, whose
 //! name we do not know; the background poll (every quarter second) keeps that window short.
 
-use super::{MAX_DATABASES, OVERFLOW_DB, PrefixTemplate, SlowLogSnapshot, parse_record};
+use super::{PrefixTemplate, SlowLogSnapshot};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -87,18 +87,7 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn count(&mut self, records: Vec<String>) {
         for rec in records {
-            let Some(entry) = parse_record(&rec, self.prefix) else {
-                continue;
-            };
-            let mut db = entry.datname.unwrap_or_default();
-            if !self.stats.per_db.contains_key(&db) && self.stats.per_db.len() >= MAX_DATABASES {
-                db = OVERFLOW_DB.to_string();
-            }
-            self.stats
-                .per_db
-                .entry(db)
-                .or_default()
-                .observe(entry.duration_ms / 1000.0);
+            self.stats.count_record(&rec, self.prefix);
         }
     }
 }

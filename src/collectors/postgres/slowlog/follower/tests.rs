@@ -1,6 +1,7 @@
 //! Tests of the log follower on temp files: rotation, truncation, fingerprints, caps.
 
 use super::*;
+use crate::collectors::postgres::slowlog::{MAX_DATABASES, OVERFLOW_DB};
 use std::io::Write;
 
 const SLOW: &str =
