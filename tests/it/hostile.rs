@@ -167,50 +167,41 @@ fn protocol_errors(m: &Metrics, collector: &str) -> f64 {
     .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_flood_is_capped() {
-    let (addr, sent) = hostile_server(redis_answer).await;
-    let e = Subprocess::start(&[
-        "--redis.addr",
-        &format!("redis://{addr}"),
-        "--scrape.timeout",
-        "5s",
-    ])
-    .await;
+/// Points an exporter at a hostile server (`flag` = `url` of its address) and checks
+/// that the scrape still answers 200 in time with `up` 0 and a `protocol` error, and that
+/// the exporter's peak RSS stayed bounded.
+async fn assert_flood_is_capped(
+    what: &str,
+    answer: fn(&mut tokio::net::TcpStream) -> futures_like::BoxFut<'_, Vec<u8>>,
+    flag: &str,
+    url: fn(SocketAddr) -> String,
+    up: &str,
+) {
+    let (addr, sent) = hostile_server(answer).await;
+    let e = Subprocess::start(&[flag, &url(addr), "--scrape.timeout", "5s"]).await;
     let (status, m, elapsed) = scrape_subprocess(&e).await;
     let hwm = e.vm_hwm_kb();
     eprintln!(
-        "redis flood: VmHWM {hwm} kB, junk sent {} bytes, scrape {elapsed:?}",
+        "{what} flood: VmHWM {hwm} kB, junk sent {} bytes, scrape {elapsed:?}",
         sent.load(Ordering::Relaxed)
     );
     assert_eq!(status, 200);
-    assert_eq!(m.value("redis_up", &[]), 0.0, "{}", m.text);
-    assert!(protocol_errors(&m, "redis") >= 1.0, "{}", m.text);
+    assert_eq!(m.value(up, &[]), 0.0, "{}", m.text);
+    assert!(protocol_errors(&m, what) >= 1.0, "{}", m.text);
     assert!(elapsed < Duration::from_secs(6), "scrape took {elapsed:?}");
     assert!(hwm < RSS_LIMIT_KB, "peak RSS {hwm} kB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_flood_is_capped() {
+    let url = |addr| format!("redis://{addr}");
+    assert_flood_is_capped("redis", redis_answer, "--redis.addr", url, "redis_up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_flood_is_capped() {
-    let (addr, sent) = hostile_server(postgres_answer).await;
-    let e = Subprocess::start(&[
-        "--postgres.dsn",
-        &format!("postgresql://u@{addr}/db"),
-        "--scrape.timeout",
-        "5s",
-    ])
-    .await;
-    let (status, m, elapsed) = scrape_subprocess(&e).await;
-    let hwm = e.vm_hwm_kb();
-    eprintln!(
-        "postgres flood: VmHWM {hwm} kB, junk sent {} bytes, scrape {elapsed:?}",
-        sent.load(Ordering::Relaxed)
-    );
-    assert_eq!(status, 200);
-    assert_eq!(m.value("pg_up", &[]), 0.0, "{}", m.text);
-    assert!(protocol_errors(&m, "postgres") >= 1.0, "{}", m.text);
-    assert!(elapsed < Duration::from_secs(6), "scrape took {elapsed:?}");
-    assert!(hwm < RSS_LIMIT_KB, "peak RSS {hwm} kB");
+    let url = |addr| format!("postgresql://u@{addr}/db");
+    assert_flood_is_capped("postgres", postgres_answer, "--postgres.dsn", url, "pg_up").await;
 }
 
 #[tokio::test]

@@ -188,6 +188,33 @@ fn config(dir: &Path, redis: &RedisContainer, pg_name: &str, pg: &PostgresContai
     )
 }
 
+/// A Redis container configured as in the report (host network), its data as `data`.
+fn report_redis(name: &str, data: &DataSetup) -> RedisContainer {
+    RedisContainer::start_configured(
+        &unique(name),
+        "/data",
+        data,
+        &Net::Host,
+        &[],
+        REDIS_ARGS,
+        Some(REDIS_PW),
+    )
+}
+
+/// Writes the row and the key that must survive `verify`.
+async fn write_kept(pg: &PostgresContainer, redis: &RedisContainer) {
+    pg.sql(
+        "postgres",
+        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before verify')",
+    )
+    .await;
+    let _: () = redis::cmd("SET")
+        .arg("kept")
+        .arg("before verify")
+        .query(&mut blocking(|| redis_conn(redis.port)))
+        .unwrap();
+}
+
 /// The report's stack on named volumes: without `--confirm` nothing is touched; with it
 /// both containers are re-created, both pass, the old containers are gone, the volumes and
 /// the data stay.
@@ -201,30 +228,13 @@ async fn report_stack_on_named_volumes_survives_recreation() {
     });
     let (pg, redis) = blocking(|| {
         let pg = pg17_report(&pg_vol.name);
-        let redis = RedisContainer::start_configured(
-            &unique("verify-redis"),
-            "/data",
-            &DataSetup::Named(redis_vol.name.clone()),
-            &Net::Host,
-            &[],
-            REDIS_ARGS,
-            Some(REDIS_PW),
-        );
+        let redis = report_redis("verify-redis", &DataSetup::Named(redis_vol.name.clone()));
         (pg, redis)
     });
     let mut leftovers = Leftovers::new(&[&pg.container.name, &redis.container.name]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &redis, "postgres", &pg);
-    pg.sql(
-        "postgres",
-        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before verify')",
-    )
-    .await;
-    let _: () = redis::cmd("SET")
-        .arg("kept")
-        .arg("before verify")
-        .query(&mut blocking(|| redis_conn(redis.port)))
-        .unwrap();
+    write_kept(&pg, &redis).await;
     let state = |c: &TestContainer| c.inspect("{{.Id}} {{.State.StartedAt}}");
     let before = blocking(|| (state(&pg.container), state(&redis.container)));
 
@@ -347,30 +357,13 @@ async fn writable_layer_and_pg18_anonymous_volume_fail_and_roll_back() {
                 format!("{}:/var/lib/postgresql/data", trap_vol.name),
             ],
         );
-        let redis = RedisContainer::start_configured(
-            &unique("verify-redis-nov"),
-            "/data",
-            &DataSetup::Nothing,
-            &Net::Host,
-            &[],
-            REDIS_ARGS,
-            Some(REDIS_PW),
-        );
+        let redis = report_redis("verify-redis-nov", &DataSetup::Nothing);
         (pg, redis)
     });
     let mut leftovers = Leftovers::new(&[&pg.container.name, &redis.container.name]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &redis, "postgres18", &pg);
-    pg.sql(
-        "postgres",
-        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before verify')",
-    )
-    .await;
-    let _: () = redis::cmd("SET")
-        .arg("kept")
-        .arg("before verify")
-        .query(&mut blocking(|| redis_conn(redis.port)))
-        .unwrap();
+    write_kept(&pg, &redis).await;
     let ids = blocking(|| {
         (
             pg.container.inspect("{{.Id}}"),
