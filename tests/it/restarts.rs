@@ -31,6 +31,16 @@ fn check_ok(m: &Metrics, t: &str, check: &str) -> Option<f64> {
     m.get("persistence_check_ok", &[("target", t), ("check", check)])
 }
 
+/// Asserts a check's `persistence_check_ok` for the target (`ok`: 1 pass, 0 fail).
+fn assert_check(m: &Metrics, t: &str, check: &str, ok: f64) {
+    assert_eq!(check_ok(m, t, check), Some(ok), "{check}: {}", m.text);
+}
+
+/// The Redis target's `persistence_restart_recovered_keys_ratio`.
+fn recovered_ratio(m: &Metrics, t: &str) -> f64 {
+    m.value("persistence_restart_recovered_keys_ratio", &[("target", t)])
+}
+
 fn fill_redis(r: &RedisServer, n: usize) {
     let mut c = r.client();
     let mut pipe = redis::pipe();
@@ -87,12 +97,7 @@ async fn redis_aof_everysec_survives_sigkill_and_the_canary_measures_the_loss() 
     let loss = m.value("persistence_canary_data_loss_seconds", &[("target", &t)]);
     eprintln!("measured canary loss, AOF everysec after SIGKILL: {loss} s");
     assert!((0.0..=2.0).contains(&loss), "canary loss {loss}");
-    assert_eq!(
-        check_ok(&m, &t, "redis_data_survived_restart"),
-        Some(1.0),
-        "{}",
-        m.text
-    );
+    assert_check(&m, &t, "redis_data_survived_restart", 1.0);
     e.stop().await;
 }
 
@@ -132,19 +137,8 @@ async fn redis_without_persistence_loses_its_keys_and_the_alert_fires() {
         .scrape_until("the loss", WAIT, |m| lost(m, &t) == 1.0)
         .await;
     assert_eq!(restarts(&m, &t), 1.0);
-    assert_eq!(
-        m.value(
-            "persistence_restart_recovered_keys_ratio",
-            &[("target", &t)]
-        ),
-        0.0
-    );
-    assert_eq!(
-        check_ok(&m, &t, "redis_data_survived_restart"),
-        Some(0.0),
-        "{}",
-        m.text
-    );
+    assert_eq!(recovered_ratio(&m, &t), 0.0);
+    assert_check(&m, &t, "redis_data_survived_restart", 0.0);
     let body = e.get("/", &[]).await.body;
     assert!(body.contains("redis_data_survived_restart"), "status page");
     // The alert is firing within a minute of the restart.
@@ -435,12 +429,7 @@ async fn a_container_restart_keeps_the_writable_layer_and_a_recreation_loses_it(
         })
         .await;
     assert_eq!(lost(&m, &t), 0.0);
-    assert_eq!(
-        check_ok(&m, &t, "redis_data_survived_restart"),
-        Some(1.0),
-        "{}",
-        m.text
-    );
+    assert_check(&m, &t, "redis_data_survived_restart", 1.0);
 
     // `docker restart`: same container, same writable layer, the AOF is still there.
     tokio::task::block_in_place(|| {
@@ -458,19 +447,8 @@ async fn a_container_restart_keeps_the_writable_layer_and_a_recreation_loses_it(
         })
         .await;
     assert_eq!(lost(&m, &t), 0.0, "{}", m.text);
-    assert_eq!(
-        m.value(
-            "persistence_restart_recovered_keys_ratio",
-            &[("target", &t)]
-        ),
-        1.0
-    );
-    assert_eq!(
-        check_ok(&m, &t, "redis_data_survived_restart"),
-        Some(1.0),
-        "{}",
-        m.text
-    );
+    assert_eq!(recovered_ratio(&m, &t), 1.0);
+    assert_check(&m, &t, "redis_data_survived_restart", 1.0);
 
     // Re-created: `docker rm -f` then `docker run` with the same name, port and arguments.
     // The new container starts from the image with an empty writable layer.
@@ -484,19 +462,8 @@ async fn a_container_restart_keeps_the_writable_layer_and_a_recreation_loses_it(
         .scrape_until("the loss", WAIT, |m| lost(m, &t) == 1.0)
         .await;
     assert_eq!(restarts(&m, &t), 2.0, "{}", m.text);
-    assert_eq!(
-        m.value(
-            "persistence_restart_recovered_keys_ratio",
-            &[("target", &t)]
-        ),
-        0.0
-    );
-    assert_eq!(
-        check_ok(&m, &t, "redis_data_survived_restart"),
-        Some(0.0),
-        "{}",
-        m.text
-    );
+    assert_eq!(recovered_ratio(&m, &t), 0.0);
+    assert_check(&m, &t, "redis_data_survived_restart", 0.0);
     e.stop().await;
     drop(container);
 }
