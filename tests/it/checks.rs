@@ -138,16 +138,14 @@ async fn check_metrics_and_status_page() {
     let off = RedisServer::start(&["--appendonly", "no", "--save", ""]);
     let cache = RedisServer::start(&["--appendonly", "no", "--save", ""]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
             "redis:\n  - name: durable-redis\n    addr: {}\n  - name: cache-redis\n    addr: {}\n    profile: cache\n    checks:\n      redis_auth_required: {{enabled: false}}\n",
             off.url(),
             cache.url()
         ),
-    )
-    .unwrap();
+    );
     let e = Exporter::start(&["--config.file", cfg.to_str().unwrap()]).await;
     let m = e.scrape().await;
     let d = [("target", "durable-redis")];

@@ -19,12 +19,11 @@ fn config_check_lists_every_problem_and_exits_2() {
         "scrape_timeout: soon\nredis:\n  - name: a\n    addr: tcp://x\n    passwd_file: /x\npostgres:\n  - name: p\n    dsn: 'port=notaport'\n",
     )
     .unwrap();
-    let out = bin()
-        .args(["--config.file", cfg.to_str().unwrap(), "--config.check"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::config_error(bin().args([
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--config.check",
+    ]));
     for needle in [
         "scrape_timeout",
         "unknown key \"passwd_file\"",
@@ -96,13 +95,11 @@ fn config_check_prints_all_ten_mistakes_naming_targets_without_secrets() {
          \x20   sslmode: verify-full\n",
     )
     .unwrap();
-    let out = bin()
-        .env_remove("PE_TEST_UNSET_PASSWORD_VAR")
-        .args(["--config.file", cfg.to_str().unwrap(), "--config.check"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::config_error(bin().env_remove("PE_TEST_UNSET_PASSWORD_VAR").args([
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--config.check",
+    ]));
     let problems: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
     assert_eq!(problems.len(), 10, "{err}");
     for needle in [
@@ -152,17 +149,15 @@ fn config_check_says_when_default_targets_are_used() {
 
 #[test]
 fn not_in_container_flags_have_env_vars() {
-    let out = bin()
-        .env("PERSISTENCE_EXPORTER_REDIS_NOT_IN_CONTAINER", "true")
-        .args([
-            "--postgres.dsn",
-            "postgresql://u@127.0.0.1/db",
-            "--config.check",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::config_error(
+        bin()
+            .env("PERSISTENCE_EXPORTER_REDIS_NOT_IN_CONTAINER", "true")
+            .args([
+                "--postgres.dsn",
+                "postgresql://u@127.0.0.1/db",
+                "--config.check",
+            ]),
+    );
     assert!(
         err.contains("--redis.not-in-container: applies to the targets of --redis.addr"),
         "{err}"
@@ -296,12 +291,10 @@ fn huge_or_unitless_durations_are_config_errors() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = common::write_config(
+        dir.path(),
         "scrape_timeout: 99999999999999999999d\nredis:\n  - name: r\n    addr: redis://127.0.0.1:1\n    timeout: '5'\n",
-    )
-    .unwrap();
+    );
     for err in refused_both_ways(&["--config.file", cfg.to_str().unwrap()]) {
         assert!(
             err.contains("scrape_timeout") && err.contains("292y"),
@@ -332,12 +325,10 @@ fn unencoded_password_in_a_url_is_a_config_error_that_does_not_echo_it() {
         assert!(!err.contains("Hunter"), "{err}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = common::write_config(
+        dir.path(),
         "postgres:\n  - name: p\n    dsn: 'host=127.0.0.1 password=open sesame user=u'\nredis:\n  - name: r\n    addr: 'redis://:Sec ret@127.0.0.1:1'\n",
-    )
-    .unwrap();
+    );
     for err in refused_both_ways(&["--config.file", cfg.to_str().unwrap()]) {
         assert!(
             err.contains("postgres DSN") && err.contains("redis address"),

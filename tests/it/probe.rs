@@ -261,18 +261,17 @@ async fn unparseable_targets_are_400_and_take_no_cache_slot() {
 #[test]
 fn string_patterns_are_config_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = common::write_config(
+        dir.path(),
         "probe:\n  allowed_targets: ['10.0.*:6379', '10.0.0.1/16', 'fd00::/8:5432', 'ok.internal:1-2', 'h:0']\n  modules:\n    r: {kind: redis}\n    bad: {kind: mongo}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
-        .args(["--config.file", cfg.to_str().unwrap(), "--config.check"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    let err = common::config_error(
+        Command::new(env!("CARGO_BIN_EXE_persistence_exporter")).args([
+            "--config.file",
+            cfg.to_str().unwrap(),
+            "--config.check",
+        ]),
+    );
     for needle in [
         "\"10.0.*:6379\"",
         "10.0.0.0/16",

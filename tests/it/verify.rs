@@ -123,12 +123,6 @@ impl Drop for Leftovers {
     }
 }
 
-fn write_cfg(dir: &Path, yaml: &str) -> PathBuf {
-    let p = dir.join("verify.yml");
-    std::fs::write(&p, yaml).unwrap();
-    p
-}
-
 fn redis_conn(port: u16) -> redis::Connection {
     redis::Client::open(format!("redis://:{REDIS_PW}@127.0.0.1:{port}"))
         .unwrap()
@@ -175,7 +169,7 @@ fn pg17_report(volume: &str) -> PostgresContainer {
 fn config(dir: &Path, redis: &RedisContainer, pg_name: &str, pg: &PostgresContainer) -> PathBuf {
     let pw = dir.join("redis.pw");
     std::fs::write(&pw, REDIS_PW).unwrap();
-    write_cfg(
+    common::write_config(
         dir,
         &format!(
             "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: redis\n    addr: redis://127.0.0.1:{}\n    password_file: {}\n    container: {}\n    profile: das-tern\npostgres:\n  - name: {pg_name}\n    dsn: postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable\n    container: {}\n    profile: das-tern\n",
@@ -515,7 +509,7 @@ async fn a_recreated_container_that_cannot_start_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("redis.pw");
     std::fs::write(&pw, REDIS_PW).unwrap();
-    let cfg = write_cfg(
+    let cfg = common::write_config(
         dir.path(),
         &format!(
             "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: redis\n    addr: redis://127.0.0.1:{port}\n    password_file: {}\n    container: {name}\n",
@@ -561,7 +555,7 @@ async fn a_recreated_container_that_cannot_start_is_rolled_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_docker_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_cfg(
+    let cfg = common::write_config(
         dir.path(),
         "docker:\n  host: unix:///nonexistent/docker.sock\nredis:\n  - name: redis\n    addr: redis://127.0.0.1:1\n",
     );
@@ -609,7 +603,7 @@ async fn compose_style_container_keeps_network_port_and_labels() {
     let pw = dir.path().join("redis.pw");
     std::fs::write(&pw, REDIS_PW).unwrap();
     // No `container:`: found by the port published on 127.0.0.1.
-    let cfg = write_cfg(
+    let cfg = common::write_config(
         dir.path(),
         &format!(
             "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: redis\n    addr: redis://127.0.0.1:{}\n    password_file: {}\n",
@@ -655,7 +649,7 @@ async fn compose_style_container_keeps_network_port_and_labels() {
 async fn a_target_declared_outside_containers_is_skipped_with_that_reason() {
     let redis = common::redis::RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_cfg(
+    let cfg = common::write_config(
         dir.path(),
         &format!(
             "docker:\n  host: {DOCKER_HOST}\nredis:\n  - name: host-redis\n    addr: {}\n    in_container: false\n",

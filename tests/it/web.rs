@@ -261,18 +261,15 @@ fn bad_web_config_is_a_config_error() {
         dir.path(),
         "basic_auth_users:\n  alice: not-a-hash\ntls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
-        .args([
+    let err = common::config_error(
+        Command::new(env!("CARGO_BIN_EXE_persistence_exporter")).args([
             "--web.config.file",
             &cfg,
             "--redis.addr",
             "redis://127.0.0.1:1",
             "--config.check",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+        ]),
+    );
     assert!(
         err.contains("not a bcrypt hash") && err.contains("cert_file"),
         "{err}"
@@ -418,12 +415,10 @@ async fn reload_over_http_needs_the_lifecycle_flag() {
 #[test]
 fn lifecycle_env_var_enables_reload() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = common::write_config(
+        dir.path(),
         "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
-    )
-    .unwrap();
+    );
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
         .args([
@@ -604,12 +599,10 @@ async fn reload_good_bad_and_rotated_password() {
 fn sighup_reloads_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let b = RedisServer::start(&[]);
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = common::write_config(
+        dir.path(),
         "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
-    )
-    .unwrap();
+    );
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
         .args([

@@ -504,12 +504,7 @@ exec su pe -s /bin/sh -c 'exec {bin}/postgres -D {pgdata} -p {port} -k /tmp -c l
     }
 }
 
-/// Writes a YAML config file into `dir`.
-pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
-    let p = dir.join("config.yml");
-    std::fs::write(&p, yaml).unwrap();
-    p
-}
+pub use super::write_config;
 
 /// Creates `n` volumes named `<prefix>-<i>` with `parallel` concurrent `docker volume
 /// create` calls; returns their names.

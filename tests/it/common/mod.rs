@@ -36,6 +36,22 @@ const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
 /// out to be taken (something outside the suite bound it).
 pub const PORT_ATTEMPTS: usize = 3;
 
+/// Writes a YAML config file (`config.yml`) into `dir` and returns its path.
+pub fn write_config(dir: &std::path::Path, yaml: &str) -> std::path::PathBuf {
+    let p = dir.join("config.yml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// Runs `cmd` (the exporter with a configuration it must reject), asserts that it exits
+/// 2, as every configuration error does, and returns what it printed on stderr.
+pub fn config_error(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
 /// A TCP port on 127.0.0.1 that is free and stays this process's own: no other test
 /// process gets it while this one runs (a `flock` on `PORT_LOCK_DIR/<port>`, held until
 /// the process exits), the kernel never hands it out on its own (see [`PORT_RANGE`]), and
