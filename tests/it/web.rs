@@ -411,26 +411,36 @@ async fn reload_over_http_needs_the_lifecycle_flag() {
     );
 }
 
-/// The env var turns the endpoint on for the binary, too.
-#[test]
-fn lifecycle_env_var_enables_reload() {
-    let dir = tempfile::tempdir().unwrap();
+/// The exporter binary on a free port with a config of no targets (probe only), `env`
+/// set and stderr discarded; the caller waits for it and kills it.
+fn spawn_binary(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, u16) {
     let cfg = common::write_config(
-        dir.path(),
+        dir,
         "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
     );
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
+    let child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
         .args([
             "--web.listen-address",
             &format!("127.0.0.1:{port}"),
             "--config.file",
             cfg.to_str().unwrap(),
         ])
-        .env("PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE", "true")
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    (child, port)
+}
+
+/// The env var turns the endpoint on for the binary, too.
+#[test]
+fn lifecycle_env_var_enables_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn_binary(
+        dir.path(),
+        &[("PERSISTENCE_EXPORTER_WEB_ENABLE_LIFECYCLE", "true")],
+    );
     let url = format!("http://127.0.0.1:{port}/-/reload");
     let until = Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -599,21 +609,7 @@ async fn reload_good_bad_and_rotated_password() {
 fn sighup_reloads_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let b = RedisServer::start(&[]);
-    let cfg = common::write_config(
-        dir.path(),
-        "probe: {allowed_targets: ['127.0.0.1:*'], modules: {}}\n",
-    );
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_persistence_exporter"))
-        .args([
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-            "--config.file",
-            cfg.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = spawn_binary(dir.path(), &[]);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let until = Instant::now() + Duration::from_secs(10);
     while curl(&[&url]).1 != 200 {
@@ -624,11 +620,10 @@ fn sighup_reloads_the_binary() {
     // Without --web.enable-lifecycle the HTTP endpoint is off; SIGHUP still works.
     let reload_url = format!("http://127.0.0.1:{port}/-/reload");
     assert_eq!(curl(&["-X", "POST", &reload_url]).1, 403);
-    std::fs::write(
-        &cfg,
-        format!("redis:\n  - name: b\n    addr: {}\n", b.url()),
-    )
-    .unwrap();
+    common::write_config(
+        dir.path(),
+        &format!("redis:\n  - name: b\n    addr: {}\n", b.url()),
+    );
     assert!(
         Command::new("kill")
             .args(["-HUP", &child.id().to_string()])
