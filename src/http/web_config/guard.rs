@@ -226,9 +226,14 @@ mod tests {
         assert!(!ct_eq(&a, &keyed_hash(b"user", &[b"ab", b"c"]).unwrap()));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn limiter_answers_busy_when_the_queue_is_full() {
-        let l = Arc::new(Limiter::new(1, 1, Duration::from_secs(5)));
+    /// Starts a verification that holds the limiter's running slot until the returned
+    /// sender sends (or 10 s pass), and waits until it holds it.
+    async fn occupy_the_running_slot(
+        l: &Arc<Limiter>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Option<bool>>,
+    ) {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let slow = {
             let l = l.clone();
@@ -237,12 +242,19 @@ mod tests {
                     .await
             })
         };
-        // Wait until the slow verification holds the running slot.
         let deadline = Instant::now() + Duration::from_secs(5);
         while l.running.available_permits() != 0 {
             assert!(Instant::now() < deadline, "slow verification never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        (tx, slow)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limiter_answers_busy_when_the_queue_is_full() {
+        let l = Arc::new(Limiter::new(1, 1, Duration::from_secs(5)));
+        let (tx, slow) = occupy_the_running_slot(&l).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
         let queued = {
             let l = l.clone();
             tokio::spawn(async move { l.run(|| true).await })
@@ -266,19 +278,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn limiter_wait_is_bounded() {
         let l = Arc::new(Limiter::new(1, 4, Duration::from_millis(100)));
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let slow = {
-            let l = l.clone();
-            tokio::spawn(async move {
-                l.run(move || rx.recv_timeout(Duration::from_secs(10)).is_ok())
-                    .await
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while l.running.available_permits() != 0 {
-            assert!(Instant::now() < deadline, "slow verification never started");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (tx, slow) = occupy_the_running_slot(&l).await;
         let started = Instant::now();
         assert_eq!(l.run(|| true).await, None);
         let waited = started.elapsed();
