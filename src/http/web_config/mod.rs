@@ -344,6 +344,11 @@ mod tests {
         format!("Basic {}", BASIC_B64.encode(format!("{user}:{pass}")))
     }
 
+    /// What `w` answers to these credentials.
+    async fn auth(w: &WebConfig, user: &str, pass: &str) -> AuthResult {
+        w.authorize(Some(&basic(user, pass))).await
+    }
+
     fn write_users(p: &Path, users: &[(&str, &str, u32)]) {
         let mut text = String::from("basic_auth_users:\n");
         for (u, pw, cost) in users {
@@ -397,14 +402,8 @@ mod tests {
         let p = dir.path().join("web.yml");
         write_users(&p, &[("alice", "pw", 4)]);
         let w = WebConfig::load(&p).unwrap();
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "pw"))).await,
-            AuthResult::Allowed
-        );
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "nope"))).await,
-            AuthResult::Denied
-        );
+        assert_eq!(auth(&w, "alice", "pw").await, AuthResult::Allowed);
+        assert_eq!(auth(&w, "alice", "nope").await, AuthResult::Denied);
         // With every verification slot and queue place taken, remembered outcomes still
         // answer, and a new credential is told the server is busy.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -436,24 +435,15 @@ mod tests {
             assert!(Instant::now() < deadline, "limiter never filled up");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "pw"))).await,
-            AuthResult::Allowed
-        );
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "nope"))).await,
-            AuthResult::Denied
-        );
+        assert_eq!(auth(&w, "alice", "pw").await, AuthResult::Allowed);
+        assert_eq!(auth(&w, "alice", "nope").await, AuthResult::Denied);
         for _ in 0..blockers.len() {
             let _ = tx.send(());
         }
         for b in blockers {
             b.await.unwrap();
         }
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "new"))).await,
-            AuthResult::Denied
-        );
+        assert_eq!(auth(&w, "alice", "new").await, AuthResult::Denied);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,26 +452,14 @@ mod tests {
         let p = dir.path().join("web.yml");
         write_users(&p, &[("alice", "old", 4)]);
         let w = WebConfig::load(&p).unwrap();
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "old"))).await,
-            AuthResult::Allowed
-        );
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "new"))).await,
-            AuthResult::Denied
-        );
+        assert_eq!(auth(&w, "alice", "old").await, AuthResult::Allowed);
+        assert_eq!(auth(&w, "alice", "new").await, AuthResult::Denied);
         // The password changes: the reloaded config remembers nothing of the old one.
         write_users(&p, &[("alice", "new", 4)]);
         let w = WebConfig::load(&p).unwrap();
         assert!(lock(&w.verified).is_empty() && lock(&w.rejected).is_empty());
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "old"))).await,
-            AuthResult::Denied
-        );
-        assert_eq!(
-            w.authorize(Some(&basic("alice", "new"))).await,
-            AuthResult::Allowed
-        );
+        assert_eq!(auth(&w, "alice", "old").await, AuthResult::Denied);
+        assert_eq!(auth(&w, "alice", "new").await, AuthResult::Allowed);
         w.forget_outcomes();
         assert!(lock(&w.verified).is_empty() && lock(&w.rejected).is_empty());
     }
