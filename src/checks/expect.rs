@@ -99,7 +99,6 @@ pub fn expectation(id: CheckId, spec: &CheckSpec) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::profile::{Profile, Severity};

@@ -327,7 +327,6 @@ fn version_tuple(v: &str) -> Vec<u64> {
 
 /// Fixtures shared by the evaluation tests of every system.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod fixtures {
     use super::*;
     use crate::collectors::docker::{MountType, PathSource};
@@ -396,7 +395,6 @@ mod fixtures {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::fixtures::*;
     use super::*;

@@ -189,7 +189,6 @@ pub(super) fn check(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::fixtures::*;
     use super::super::{CheckResult, Facts, Scope, Status};

@@ -86,7 +86,6 @@ pub(super) fn check(spec: &CheckSpec, s: Option<&RestartStatus>, now: f64) -> Ev
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::checks::Status;

@@ -65,7 +65,6 @@ pub(super) fn headroom(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::fixtures::*;
     use super::super::{Facts, Scope, Status};

@@ -55,13 +55,6 @@ pub fn postgres_host_port(dsn: &str) -> (String, Option<u16>) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

@@ -623,13 +623,6 @@ fn tls_config(t: &RedisTls) -> Result<rustls::ClientConfig, String> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

@@ -159,7 +159,6 @@ fn save_rules(expect: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::profile::{BUILTIN, Profile};

@@ -208,7 +208,6 @@ pub fn valid_table(s: &str) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::{Env, load};

@@ -1,7 +1,5 @@
 //! Tests of configuration loading: every problem at once, each naming its target.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
 use super::*;
 use clap::Parser;
 use std::collections::HashMap;

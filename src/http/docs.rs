@@ -195,7 +195,6 @@ fn heading_tag(level: HeadingLevel) -> &'static str {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::check_id::CheckId;

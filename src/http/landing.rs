@@ -394,7 +394,6 @@ tr.na td {{ background: #eef1f6; color: #555; }}
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::collectors::redis::{ConfigState, RedisSnapshot, parse_info};

@@ -229,7 +229,6 @@ fn logs_to_stderr(s: &PostgresSnapshot) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::collectors::CollectError;

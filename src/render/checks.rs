@@ -64,7 +64,6 @@ pub(super) fn render(results: &[CheckResult], f: &mut Families) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::check_id::CheckId;

@@ -222,7 +222,6 @@ fn render_volumes<'a>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::collectors::docker::{

@@ -581,7 +581,6 @@ fn render_settings<'a>(target: &str, s: &'a PostgresSnapshot, f: &mut Families<'
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::collectors::postgres::parse_main;

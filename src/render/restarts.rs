@@ -55,7 +55,6 @@ pub fn render(target: &str, s: &RestartStatus, f: &mut Families) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::canary::CanaryObservation;

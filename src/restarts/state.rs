@@ -186,7 +186,6 @@ fn write_atomically(path: &Path, file: &StateFile) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

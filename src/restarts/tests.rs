@@ -1,7 +1,5 @@
 //! Unit tests of the restart tracker: every way a restart can be judged.
 
-#![allow(clippy::unwrap_used)]
-
 use super::*;
 
 const T0: f64 = 1_800_000_000.0;

@@ -32,13 +32,6 @@ fn statvfs(path: &Path) -> Option<FsCapacity> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

@@ -326,13 +326,6 @@ async fn follow(engine: Engine, shared: Arc<Mutex<Shared>>, start: Cursor, targe
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

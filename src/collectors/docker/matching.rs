@@ -167,13 +167,6 @@ pub fn find_container(target: &MonitoredTarget, containers: &[ContainerSummary])
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
     use api::PortBinding;

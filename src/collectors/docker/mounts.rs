@@ -194,13 +194,6 @@ pub fn data_mount(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
     use crate::collectors::docker::{MatchedBy, MountPoint};

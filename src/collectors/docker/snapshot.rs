@@ -125,13 +125,6 @@ pub struct DockerSnapshot {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

@@ -690,13 +690,6 @@ fn classify(target: &str, e: tokio_postgres::Error, connecting: bool) -> Collect
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

@@ -1,12 +1,5 @@
 //! Unit tests of the Docker Engine API parsers, on recorded replies.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use super::*;
 
 #[test]

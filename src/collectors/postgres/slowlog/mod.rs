@@ -133,13 +133,6 @@ pub struct SlowEntry {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 

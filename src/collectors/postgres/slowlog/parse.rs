@@ -192,13 +192,6 @@ pub(super) fn split_records_into(buf: &mut Vec<u8>, out: &mut Vec<String>) -> Op
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 mod tests {
     use super::*;
 
