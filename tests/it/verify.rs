@@ -195,6 +195,24 @@ fn report_redis(name: &str, data: &DataSetup) -> RedisContainer {
     )
 }
 
+/// The value of the key written before `verify`.
+fn redis_kept(port: u16) -> String {
+    redis::cmd("GET")
+        .arg("kept")
+        .query(&mut redis_conn(port))
+        .unwrap()
+}
+
+/// The key written before `verify` is still there and `verify` left no marker keys.
+fn assert_redis_kept_without_markers(port: u16) {
+    assert_eq!(redis_kept(port), "before verify");
+    let markers: Vec<String> = redis::cmd("KEYS")
+        .arg("persistence_exporter:verify:*")
+        .query(&mut redis_conn(port))
+        .unwrap();
+    assert!(markers.is_empty(), "{markers:?}");
+}
+
 /// Writes the row and the key that must survive `verify`.
 async fn write_kept(pg: &PostgresContainer, redis: &RedisContainer) {
     pg.sql(
@@ -288,16 +306,7 @@ async fn report_stack_on_named_volumes_survives_recreation() {
             assert_eq!(docker(&["volume", "inspect", "-f", "{{.Name}}", v]), *v);
         }
         assert_eq!(redis.container.volume_names(), vec![redis_vol.name.clone()]);
-        let kept: String = redis::cmd("GET")
-            .arg("kept")
-            .query(&mut redis_conn(redis.port))
-            .unwrap();
-        assert_eq!(kept, "before verify");
-        let markers: Vec<String> = redis::cmd("KEYS")
-            .arg("persistence_exporter:verify:*")
-            .query(&mut redis_conn(redis.port))
-            .unwrap();
-        assert!(markers.is_empty(), "{markers:?}");
+        assert_redis_kept_without_markers(redis.port);
     });
     assert_eq!(
         pg_query(pg.port, "SELECT v FROM kept").await.unwrap(),
@@ -408,16 +417,7 @@ async fn writable_layer_and_pg18_anonymous_volume_fail_and_roll_back() {
         assert_eq!(pg.container.inspect("{{.State.Running}}"), "true");
         assert_eq!(redis.container.inspect("{{.State.Running}}"), "true");
         assert!(leftovers.old_containers().is_empty());
-        let kept: String = redis::cmd("GET")
-            .arg("kept")
-            .query(&mut redis_conn(redis.port))
-            .unwrap();
-        assert_eq!(kept, "before verify");
-        let markers: Vec<String> = redis::cmd("KEYS")
-            .arg("persistence_exporter:verify:*")
-            .query(&mut redis_conn(redis.port))
-            .unwrap();
-        assert!(markers.is_empty(), "{markers:?}");
+        assert_redis_kept_without_markers(redis.port);
     });
     assert_eq!(
         pg_query(pg.port, "SELECT v FROM kept").await.unwrap(),
@@ -540,11 +540,7 @@ async fn a_recreated_container_that_cannot_start_is_rolled_back() {
         assert_eq!(container.inspect("{{.Id}}"), id);
         assert_eq!(container.inspect("{{.State.Running}}"), "true");
         assert!(leftovers.old_containers().is_empty());
-        let kept: String = redis::cmd("GET")
-            .arg("kept")
-            .query(&mut redis_conn(port))
-            .unwrap();
-        assert_eq!(kept, "before verify");
+        assert_eq!(redis_kept(port), "before verify");
     });
     drop(leftovers);
     drop(container);
