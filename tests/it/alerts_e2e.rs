@@ -35,6 +35,16 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `CONFIG SET appendonly <value>` on a running Redis.
+fn set_appendonly(redis: &RedisServer, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg(value)
+        .query(&mut redis.client())
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn appendonly_no_pages_and_config_set_appendonly_yes_resolves() {
     let tmp = tempfile::tempdir().unwrap();
@@ -141,12 +151,7 @@ async fn appendonly_no_pages_and_config_set_appendonly_yes_resolves() {
 
     // Fix it at runtime.
     let t1 = Instant::now();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("appendonly")
-        .arg("yes")
-        .query(&mut redis.client())
-        .unwrap();
+    set_appendonly(&redis, "yes");
     let (resolved, _) = hook
         .wait_for(
             "/page",
@@ -162,12 +167,7 @@ async fn appendonly_no_pages_and_config_set_appendonly_yes_resolves() {
     // The same misconfiguration made at runtime on a watched, healthy Redis: the
     // steady-state latency from the change to the page.
     let t2 = Instant::now();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("appendonly")
-        .arg("no")
-        .query(&mut redis.client())
-        .unwrap();
+    set_appendonly(&redis, "no");
     let (again, _) = hook
         .wait_for("/page", "firing", &want, t2, Duration::from_secs(60), &diag)
         .await;

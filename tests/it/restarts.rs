@@ -41,6 +41,18 @@ fn recovered_ratio(m: &Metrics, t: &str) -> f64 {
     m.value("persistence_restart_recovered_keys_ratio", &[("target", t)])
 }
 
+/// Scrapes until the target's canary has written once.
+async fn until_canary_writes(e: &Exporter, t: &str) -> Metrics {
+    e.scrape_until("canary writes", WAIT, |m| {
+        m.get(
+            "persistence_canary_last_write_timestamp_seconds",
+            &[("target", t)],
+        )
+        .is_some()
+    })
+    .await
+}
+
 fn fill_redis(r: &RedisServer, n: usize) {
     let mut c = r.client();
     let mut pipe = redis::pipe();
@@ -65,15 +77,7 @@ async fn redis_aof_everysec_survives_sigkill_and_the_canary_measures_the_loss() 
     ])
     .await;
     let t = r.target();
-    let m = e
-        .scrape_until("canary writes", WAIT, |m| {
-            m.get(
-                "persistence_canary_last_write_timestamp_seconds",
-                &[("target", &t)],
-            )
-            .is_some()
-        })
-        .await;
+    let m = until_canary_writes(&e, &t).await;
     assert_eq!(restarts(&m, &t), 0.0);
     let pass = check_ok(&m, &t, "redis_data_survived_restart");
     assert_eq!(pass, Some(1.0), "{}", m.text);
@@ -176,15 +180,7 @@ async fn postgres_restart_keeps_the_cluster_and_initdb_loses_it() {
     ])
     .await;
     let t = pg.target("postgres");
-    let m = e
-        .scrape_until("canary writes", WAIT, |m| {
-            m.get(
-                "persistence_canary_last_write_timestamp_seconds",
-                &[("target", &t)],
-            )
-            .is_some()
-        })
-        .await;
+    let m = until_canary_writes(&e, &t).await;
     assert_eq!(
         m.get(
             "pg_exporter_privilege_missing",
