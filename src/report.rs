@@ -199,6 +199,18 @@ fn status_icon(s: &Status) -> &'static str {
     }
 }
 
+/// A result's table cells: check, requirement, severity, expected, observed, status.
+fn cells(r: &CheckResult) -> [String; 6] {
+    [
+        r.check.to_string(),
+        r.requirement.to_string(),
+        r.severity.as_str().to_string(),
+        r.expected.clone(),
+        observed(r).to_string(),
+        status_text(&r.status).to_string(),
+    ]
+}
+
 /// What the server reported, or for an unknown check why it is unknown.
 fn observed(r: &CheckResult) -> &str {
     match &r.status {
@@ -256,19 +268,7 @@ pub fn text_report(audit: &Audit, fail_on_unknown: bool) -> String {
     ];
     for t in &audit.targets {
         let _ = writeln!(out, "{}", target_heading(t));
-        let rows: Vec<[String; 6]> = audit
-            .results_of(&t.name)
-            .map(|r| {
-                [
-                    r.check.to_string(),
-                    r.requirement.to_string(),
-                    r.severity.as_str().to_string(),
-                    r.expected.clone(),
-                    observed(r).to_string(),
-                    status_text(&r.status).to_string(),
-                ]
-            })
-            .collect();
+        let rows: Vec<[String; 6]> = audit.results_of(&t.name).map(cells).collect();
         if !rows.is_empty() {
             out.push_str(&wrapped_table(&header, &rows, TABLE_WIDTH, 2, &[1, 3, 4]));
         }
@@ -505,14 +505,15 @@ pub fn table(results: &[CheckResult], markdown: bool) -> String {
     let rows: Vec<[String; 7]> = results
         .iter()
         .map(|r| {
+            let [check, requirement, severity, expected, observed, status] = cells(r);
             [
                 r.target.clone(),
-                r.check.to_string(),
-                r.requirement.to_string(),
-                r.severity.as_str().to_string(),
-                r.expected.clone(),
-                observed(r).to_string(),
-                status_text(&r.status).to_string(),
+                check,
+                requirement,
+                severity,
+                expected,
+                observed,
+                status,
             ]
         })
         .collect();
